@@ -1,0 +1,145 @@
+"""Checkpoint and image I/O; the only place files are read or written.
+
+Checkpoints are plain dicts of tensors, numbers and strings saved with
+``torch.save`` and read back with ``torch.load(..., weights_only=True)``, so a
+file holding pickled code is refused instead of executed.  Writes are atomic
+(temporary file + rename), and nothing existing is overwritten unless asked.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+FORMAT = "invdiff-unet-v1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt, unsafe or not in a known layout."""
+
+
+def atomic_save(obj, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _unsafe_detail(msg: str) -> str:
+    """The line of torch's refusal that names the forbidden global (ANSI codes stripped)."""
+    import re
+
+    msg = re.sub(r"\x1b\[[0-9;]*m", "", msg)
+    for line in msg.splitlines():
+        if "Unsupported global" in line or "GLOBAL" in line:
+            return line.strip()
+    return "unsupported pickled object"
+
+
+def safe_load(path: str | Path, map_location="cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True``; clear errors for missing, corrupt or unsafe files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # zip/EOF/unpickling errors: the file is refused, never executed
+        msg = str(e)
+        if "Weights only load failed" in msg or "Unsupported global" in msg:
+            raise CheckpointError(
+                f"refusing {path}: it holds pickled Python objects or code, which invdiff never unpickles "
+                f"(only tensors, numbers and strings are accepted): {_unsafe_detail(msg)}") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated "
+                              f"({type(e).__name__}: {msg.splitlines()[0][:200] if msg else ''})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
+    return obj
+
+
+def save_model(path: str | Path, net, *, schedule: str = "linear", parameterization: str = "eps",
+               T: int = 1000, extra: dict | None = None, overwrite: bool = False,
+               image_shape: tuple[int, ...] | None = None) -> Path:
+    """Save a UNet's state dict and config in our format (loadable by :func:`invdiff.load_prior`).
+
+    ``image_shape`` (C, H, W) is the size the network was trained on (``()`` or None:
+    any size, e.g. a patch-trained, fully convolutional use); ``load_prior`` passes it
+    to :class:`invdiff.prior.EpsPrior`.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    payload = {"format": FORMAT, "config": net.config.to_dict(),
+               "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+               "schedule": schedule, "parameterization": parameterization, "T": int(T)}
+    if image_shape is not None:
+        payload["image_shape"] = [int(v) for v in image_shape]
+    if extra:
+        payload["extra"] = extra
+    return atomic_save(payload, path)
+
+
+def load_model(path: str | Path, map_location="cpu"):
+    """Rebuild ``(net, meta)`` from a file written by :func:`save_model`."""
+    from .nets.unet import UNet, UNetConfig
+
+    ck = safe_load(path, map_location)
+    if ck.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an invdiff checkpoint (format={ck.get('format')!r})")
+    net = UNet(UNetConfig.from_dict(dict(ck["config"])))
+    try:
+        net.load_state_dict(ck["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not match the saved config: {str(e)[:300]}") from e
+    net.eval().requires_grad_(False)
+    meta = {k: ck[k] for k in ("schedule", "parameterization", "T") if k in ck}
+    return net, meta
+
+
+# ---- images -----------------------------------------------------------------------------
+def read_image(path: str | Path, channels: int | None = None) -> Tensor:
+    """Read a PNG/JPEG into (1, C, H, W) in [-1, 1] (channels=1 converts to gray)."""
+    from skimage.io import imread
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path} does not exist")
+    img = imread(str(path))
+    img = img.astype(np.float64) / (255.0 if img.dtype == np.uint8 else
+                                    (65535.0 if img.dtype == np.uint16 else 1.0))
+    if img.ndim == 3 and img.shape[-1] == 4:
+        img = img[..., :3]
+    if channels == 1 and img.ndim == 3:
+        img = img @ np.array([0.299, 0.587, 0.114])
+    if img.ndim == 2:
+        img = img[..., None]
+    if channels == 3 and img.shape[-1] == 1:
+        img = np.repeat(img, 3, -1)
+    return torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32))[None] * 2 - 1
+
+
+def write_image(path: str | Path, x: Tensor, overwrite: bool = False) -> Path:
+    """Write one image (C, H, W) or (1, C, H, W) in [-1, 1] as PNG; values outside are clipped for display."""
+    from skimage.io import imsave
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (or --force) to replace it")
+    x = x.detach().cpu().float()
+    if x.ndim == 4:
+        x = x[0]
+    img = ((x.clamp(-1, 1) + 1) / 2 * 255).round().byte().permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imsave(str(path), img[..., 0] if img.shape[-1] == 1 else img, check_contrast=False)
+    return path

@@ -1,0 +1,37 @@
+"""Sampler registries.
+
+``POSTERIOR``: samplers ``f(prior, op, y, *, sigma_y, steps, seed, callback, sigmas, x_shape, ...)``
+returning x0 estimates for measurements ``y``; each has ``f.needs`` (the operator
+capability it requires: "any", "linear", "svd", "pinv" or "prox") and ``f.default_steps``.
+``UNCONDITIONAL``: samplers ``f(prior, shape, *, steps, seed, ...)``.
+``SAMPLERS`` holds both.  Adding a sampler = one file + one line here.
+"""
+from __future__ import annotations
+
+from operators import linalg
+
+from .daps import daps
+from .ddnm import ddnm
+from .ddrm import ddrm
+from .diffpir import diffpir
+from .dps import dps
+from .pigdm import pigdm
+from .reddiff import reddiff
+from .unconditional import UNCONDITIONAL
+from .ddim import ddim  # bind the functions, not the submodules of the same name
+from .ddpm import ddpm
+from .gradient_estimation import gradient_estimation
+from .heun import heun
+
+POSTERIOR = {"dps": dps, "pigdm": pigdm, "ddrm": ddrm, "ddnm": ddnm, "diffpir": diffpir,
+             "reddiff": reddiff, "daps": daps}
+SAMPLERS = {**POSTERIOR, **UNCONDITIONAL}
+
+
+def samplers_that_accept(op) -> list[str]:
+    """Names of the posterior samplers whose ``needs`` the operator ``op`` satisfies."""
+    caps = linalg.capabilities(op)
+    return [name for name, f in POSTERIOR.items() if f.needs in caps]
+
+
+__all__ = ["POSTERIOR", "UNCONDITIONAL", "SAMPLERS", "samplers_that_accept", *POSTERIOR, *UNCONDITIONAL]

@@ -1,0 +1,80 @@
+"""The front door: ``solve`` runs one posterior sampler by name; ``posterior_stats`` summarises K samples.
+
+    x = solve(y, op, prior, method="diffpir", sigma_y=0.05)
+    mean, std = posterior_stats(y, op, prior, method="ddrm", samples=16, sigma_y=0.05)
+
+Keyword arguments go to the sampler unchanged; one it does not take is a
+``TypeError`` naming it and the ones it does take (never silently ignored).
+"""
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import Tensor
+
+from .rng import sample_seed
+from .samplers import POSTERIOR, SAMPLERS, UNCONDITIONAL
+
+
+def _sampler(method: str):
+    if method not in SAMPLERS:
+        raise ValueError(f"unknown method {method!r}; posterior samplers: {', '.join(POSTERIOR)} "
+                         f"(all samplers: {', '.join(SAMPLERS)})")
+    if method in UNCONDITIONAL:
+        raise ValueError(f"{method!r} is an unconditional sampler (call invdiff.samplers.{method}(prior, shape)); "
+                         f"solve needs a posterior sampler: {', '.join(POSTERIOR)}")
+    return POSTERIOR[method]
+
+
+def _check_kwargs(fn, method: str, kw: dict) -> None:
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(kw) - set(accepted))
+    if unknown:
+        raise TypeError(f"{method} got unexpected keyword argument(s) {', '.join(unknown)}; "
+                        f"it accepts: {', '.join(accepted)}")
+
+
+def solve(y: Tensor, op, prior, method: str = "diffpir", **kw) -> Tensor:
+    """x0 estimates for measurements ``y`` (batch B) with the posterior sampler ``method``.
+
+    ``kw`` (``sigma_y`` is required; ``steps``, ``seed``, the sampler's hyperparameters …)
+    is passed to ``invdiff.samplers.POSTERIOR[method]``.
+    """
+    fn = _sampler(method)
+    _check_kwargs(fn, method, kw)
+    return fn(prior, op, y, **kw)
+
+
+def posterior_stats(y: Tensor, op, prior, method: str = "diffpir", samples: int = 8, seed: int = 0,
+                    progress: bool = True, **kw) -> tuple[Tensor, Tensor]:
+    """Per-pixel posterior mean and standard deviation from ``samples`` draws per measurement.
+
+    Draw k uses seed ``sample_seed(seed, k)`` for the whole batch, so draw k of image i does not
+    depend on how many draws are taken or on the other images.  The std is the unbiased
+    sample std (0 when ``samples`` is 1).  A tqdm bar shows progress when ``samples`` > 1.
+    """
+    fn = _sampler(method)
+    if "seed" in kw:
+        raise TypeError("posterior_stats takes seed as its own argument (draw k uses a seed derived from it)")
+    _check_kwargs(fn, method, kw)
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive int, got {samples!r}")
+    it = range(samples)
+    if progress and samples > 1:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc=f"{method} samples", leave=False)
+    mean = m2 = None
+    for k in it:  # Welford's running mean and sum of squared deviations, in float64
+        xk = fn(prior, op, y, seed=sample_seed(seed, k), **kw)
+        x = xk.double()
+        if mean is None:
+            mean, m2 = torch.zeros_like(x), torch.zeros_like(x)
+        d = x - mean
+        mean += d / (k + 1)
+        m2 += d * (x - mean)
+    std = (m2 / (samples - 1)).sqrt() if samples > 1 else torch.zeros_like(mean)
+    return mean.to(xk.dtype), std.to(xk.dtype)

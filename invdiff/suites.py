@@ -1,0 +1,190 @@
+"""Benchmark suites for :func:`invdiff.bench.run_suite`: ``mnist``, ``ffhq256`` and ``smoke``.
+
+``get_suite(name, **kw)`` returns a :class:`invdiff.bench.Suite`.
+
+mnist — the 500 held-out digits (``invdiff.data.mnist("test")``), 28×28, σ_y = 0.05
+on [-1, 1], the shipped prior ``load_prior("mnist")``; tasks are the DPS protocol
+scaled from 256 to 28 pixels (factor 28/256 ≈ 0.109):
+
+| task | operator | parameters | note |
+|---|---|---|---|
+| inpaint_box | inpaint_box | 14×14 hole, margin 2, random position per image | 128·0.109 = 14, 16·0.109 ≈ 2 |
+| inpaint_random | inpaint_random | 70 % of pixels dropped, per image | as DAPS |
+| gaussian_blur | gaussian_blur | 9×9, std 1.0, circular | strict scaling (7×7, std 0.33) is nearly the identity; std 1.0 px blurs a 2–3 px stroke visibly |
+| motion_blur | motion_blur | 7×7, intensity 0.5, new kernel per image, circular | 61·0.109 ≈ 7 |
+| sr2 / sr4 | sr_bicubic | ×2 / ×4 bicubic down-sampling (28 → 14 / 7) | |
+| denoise | denoise | y = x + n | |
+
+Per-task sampler settings from the reference code (REFERENCES.md): DPS ζ = 0.3 (blur,
+SR) / 0.5 (inpainting); DiffPIR ζ = 0.1 (blur, SR) / 1.0 (inpainting); DAPS η = 1e-4
+(SR, Gaussian blur, random inpainting) / 5e-5 (box inpainting, motion blur); paper
+defaults otherwise.  Methods: the 7 samplers at their default NFE and at NFE 20 and
+100 (matched), deepinv's DPS, DiffPIR and DDRM (``deepinv-*``) at the same NFEs, and
+the classical baselines of :mod:`invdiff.baselines` (weights tuned on 16 training digits).
+
+ffhq256 — the exact DPS protocol (DESIGN.md): FFHQ images 00000–00999 at 256², an ADM
+checkpoint (``ffhq_10m.pt``), σ_y = 0.05 on [-1, 1]; SR×4 bicubic, 128×128 box
+(margin 16), 70 % random inpainting, Gaussian blur 61×61 std 3.0, motion blur 61×61
+intensity 0.5.  Pass ``images=`` (a folder) and ``checkpoint=``; without them a
+shape-level smoke version runs on 2 shipped photos with a random network of ADM's
+input/output shape (3 → 6 channels; ``net="adm"`` builds the real ADM architecture,
+randomly initialised) at NFE 2.
+
+smoke — 2 test digits, box inpainting and Gaussian blur, every sampler at NFE 10 (suite.nfe).
+"""
+from __future__ import annotations
+
+from .bench import Method, Suite, Task
+
+SIGMA_Y = 0.05
+MATCHED_NFE = (20, 100)
+
+
+def _kw(kind: str, box: bool = False, motion: bool = False) -> dict:
+    """Per-task sampler keywords of the reference implementations."""
+    inpaint = kind == "inpaint"
+    return {"dps": {"zeta": 0.5 if inpaint else 0.3},
+            "diffpir": {"zeta": 1.0 if inpaint else 0.1},
+            "daps": {"lr": 5e-5 if (box or motion) else 1e-4}}
+
+
+def mnist_tasks(sigma_y: float = SIGMA_Y) -> list[Task]:
+    return [
+        Task("inpaint_box", "inpaint_box", sigma_y, "inpaint", {"size": 14, "margin": 2}, method_kw=_kw("inpaint", box=True)),
+        Task("inpaint_random", "inpaint_random", sigma_y, "inpaint", {"fraction": 0.7}, method_kw=_kw("inpaint")),
+        Task("gaussian_blur", "gaussian_blur", sigma_y, "blur", {"size": 9, "std": 1.0}, method_kw=_kw("blur")),
+        Task("motion_blur", "motion_blur", sigma_y, "blur", {"size": 7, "intensity": 0.5},
+             method_kw=_kw("blur", motion=True)),
+        Task("sr2", "sr_bicubic", sigma_y, "sr", {"factor": 2}, method_kw=_kw("sr")),
+        Task("sr4", "sr_bicubic", sigma_y, "sr", {"factor": 4}, method_kw=_kw("sr")),
+        Task("denoise", "denoise", sigma_y, "denoise", method_kw=_kw("denoise")),
+    ]
+
+
+def ffhq_tasks(sigma_y: float = SIGMA_Y) -> list[Task]:
+    return [
+        Task("sr4", "sr_bicubic", sigma_y, "sr", {"factor": 4}, method_kw=_kw("sr")),
+        Task("inpaint_box", "inpaint_box", sigma_y, "inpaint", {"size": 128, "margin": 16},
+             method_kw=_kw("inpaint", box=True)),
+        Task("inpaint_random", "inpaint_random", sigma_y, "inpaint", {"fraction": 0.7}, method_kw=_kw("inpaint")),
+        Task("gaussian_blur", "gaussian_blur", sigma_y, "blur", {"size": 61, "std": 3.0}, method_kw=_kw("blur")),
+        Task("motion_blur", "motion_blur", sigma_y, "blur", {"size": 61, "intensity": 0.5},
+             method_kw=_kw("blur", motion=True)),
+    ]
+
+
+SAMPLERS = ("dps", "pigdm", "ddrm", "ddnm", "diffpir", "reddiff", "daps")
+PEERS = ("dps", "diffpir", "ddrm")
+BASELINES = ("pinv", "wiener", "biharmonic", "bicubic", "tv_denoise")
+
+
+def methods(matched=MATCHED_NFE, peers: bool = True, baselines: bool = True, only_matched: bool = False) -> list[Method]:
+    """Our samplers (default NFE + ``matched``), deepinv peers, classical baselines.
+
+    ``only_matched``: run the samplers at the ``matched`` NFEs only (pass ``nfe=`` to
+    :func:`invdiff.bench.run_suite` for the same effect on a ready suite).
+    """
+    out = [Method(m, "sampler", tuple(matched)) for m in SAMPLERS]
+    if peers:
+        out += [Method(f"deepinv-{m}", "deepinv", tuple(matched)) for m in PEERS]
+    if baselines:
+        out += [Method(b, "baseline") for b in BASELINES]
+    return out
+
+
+def mnist(prior=None) -> Suite:
+    from invdiff.data import mnist as digits
+    from invdiff.load import load_prior
+
+    return Suite("mnist", (1, 28, 28), mnist_tasks(), methods(),
+                 images=lambda: digits("test"),
+                 prior=lambda: prior if prior is not None else load_prior("mnist"),
+                 train_images=lambda: digits("train")[:16],
+                 seeds=(0,), batch_size=50,
+                 notes="MNIST 500 held-out digits, 28×28; DPS protocol scaled to 28 px (invdiff/suites.py); "
+                       "σ_y = 0.05 on [-1, 1] for every task.")
+
+
+def smoke(prior=None) -> Suite:
+    from invdiff.data import mnist as digits
+
+    s = mnist(prior)
+    keep = {"inpaint_box", "gaussian_blur"}
+    s.name, s.tasks = "smoke", [t for t in s.tasks if t.name in keep]
+    s.images = lambda: digits("test")[:2]
+    s.batch_size, s.n_show, s.nfe = 2, 2, (10,)
+    s.notes = "Smoke run: 2 test digits, 2 tasks, every sampler at NFE 10."
+    return s
+
+
+def _first_images(folder, n: int):
+    """The first ``n`` PNG/JPEG files of ``folder`` (sorted by name: FFHQ 00000…) as (n, 3, 256, 256)."""
+    from pathlib import Path
+
+    import torch
+    import torch.nn.functional as F
+
+    from invdiff.io import read_image
+
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})[:n]
+    if not files:
+        raise FileNotFoundError(f"no PNG/JPEG images in {folder}")
+    xs = [read_image(f, channels=3) for f in files]
+    xs = [x if x.shape[-2:] == (256, 256) else F.interpolate(x, size=(256, 256), mode="bicubic", antialias=True)
+          for x in xs]
+    return torch.cat(xs).clamp(-1, 1)
+
+
+def _random_adm_prior(net: str = "small"):
+    """A randomly initialised network with ADM's input/output shape (3 → 6 channels, 256²)."""
+    import torch
+
+    from invdiff.prior import EpsPrior
+
+    torch.manual_seed(0)
+    if net == "adm":
+        from invdiff.nets.adm import ADMNet, build_diffunet
+
+        model = ADMNet(build_diffunet(3, 6, large_model=False, device="cpu")).eval().requires_grad_(False)
+    else:
+        from invdiff.nets.unet import UNet, UNetConfig
+
+        model = UNet(UNetConfig(in_channels=3, out_channels=6, channels=8, multipliers=(1, 2, 2, 2),
+                                attention_levels=(), groups=4)).eval().requires_grad_(False)
+    return EpsPrior(model, "linear", image_shape=(3, 256, 256), name=f"random-{net}")
+
+
+def ffhq256(images=None, checkpoint=None, n_images: int = 1000, net: str = "small") -> Suite:
+    """The DPS protocol on FFHQ 256 (``images``: folder, first ``n_images`` sorted files; ``checkpoint``:
+    an ADM file).  Without both: the smoke version (2 photos, random network, NFE 2)."""
+    from invdiff import data
+
+    if (images is None) != (checkpoint is None):
+        raise ValueError("ffhq256 needs both images= (a folder) and checkpoint= (an ADM file), or neither (smoke)")
+    if images is not None:
+        from invdiff.load import load_prior
+
+        return Suite("ffhq256", (3, 256, 256), ffhq_tasks(), methods(),
+                     images=lambda: _first_images(images, n_images),
+                     prior=lambda: load_prior(checkpoint), seeds=(0,), batch_size=10,
+                     notes=f"FFHQ 256, DPS protocol; images {images}, checkpoint {checkpoint}; σ_y = 0.05 on [-1, 1]. "
+                           "Classical baselines use their documented default weights (no training images).")
+    import torch
+
+    def photos():
+        return torch.cat([data.photo(n, 256, 3) for n in data.PHOTO_TEST[:2]])
+
+    return Suite("ffhq256-smoke", (3, 256, 256), ffhq_tasks(), methods(), images=photos,
+                 prior=lambda: _random_adm_prior(net), seeds=(0,), batch_size=2, n_show=2, nfe=(2,),
+                 notes="Shape-level smoke run of the FFHQ 256 protocol: 2 shipped photos, a random network of "
+                       "ADM's input/output shape; numbers are meaningless. Every sampler at NFE 2.")
+
+
+SUITES = {"mnist": mnist, "ffhq256": ffhq256, "smoke": smoke}
+
+
+def get_suite(name: str, **kw) -> Suite:
+    """A suite by name: ``mnist``, ``ffhq256`` (``images=``, ``checkpoint=``) or ``smoke``."""
+    if name not in SUITES:
+        raise KeyError(f"unknown suite {name!r}; choose from {sorted(SUITES)}")
+    return SUITES[name](**kw)

@@ -1,0 +1,47 @@
+"""Seeded measurements ``y = A(x) + σ_y·n`` with per-sample noise (DPS protocol noise model).
+
+Sample i draws from its own ``torch.Generator`` seeded from ``(seed, offset + i)``
+through NumPy's ``SeedSequence`` (the same mixing as ``invdiff.rng``), so image i
+gets the same noise, and the same random mask or kernel, whatever the batch size.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .linalg import _bc, forward
+
+__all__ = ["sample_seed", "generators", "randn", "measure"]
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """A 63-bit seed for sample ``index`` of run ``seed``."""
+    if seed is None or int(seed) < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def generators(seed: int, n: int, offset: int = 0) -> list[torch.Generator]:
+    """CPU generators for samples ``offset … offset+n-1``."""
+    return [torch.Generator().manual_seed(sample_seed(seed, offset + i)) for i in range(n)]
+
+
+def randn(shape, seed: int, n: int, offset: int = 0) -> Tensor:
+    """(n, *shape) float64 CPU normals, row i from generator (seed, offset+i)."""
+    return torch.stack([torch.randn(tuple(shape), generator=g, dtype=torch.float64)
+                        for g in generators(seed, n, offset)])
+
+
+def measure(op, x: Tensor, sigma_y, seed: int, offset: int = 0) -> Tensor:
+    """``y = A(x) + σ_y·n`` with n ~ N(0, I) per sample, seeded by ``(seed, offset + i)``.
+
+    ``sigma_y`` (float or (B,)) is in the units of y.  For complex measurements
+    (Fourier subsampling) the real and imaginary parts each get variance σ_y².
+    """
+    y = forward(op, x)
+    with torch.no_grad():
+        n = randn(y.shape[1:] + ((2,) if y.is_complex() else ()), seed, y.shape[0], offset)
+        n = torch.view_as_complex(n) if y.is_complex() else n
+        n = n.to(device=y.device, dtype=y.dtype)
+    return y + _bc(sigma_y, n) * n
