@@ -103,15 +103,14 @@ def to_markdown(results, args, total_s) -> str:
     dx_of = {lab: dx for lab, _, _, dx in results}
     results = [r[:3] for r in results]
     names = list(dict.fromkeys(r[0] for _, _, rows in results for r in rows))
-    out += ["## Summary: SW at each sampler's default NFE (floor in the header)", ""]
-    out.append("| sampler | " + " | ".join(f"{lab} — floor {fl:.2f}" for lab, fl, _ in results) + " |")
-    out.append("|---" * (len(results) + 1) + "|")
-    for n in names:
+    out += ["## Summary: SW at each sampler's default NFE (– = not run at its default NFE)", "",
+            "| setting | floor | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    for label, floor, rows in results:
         cells = []
-        for _, _, rows in results:
+        for n in names:
             r = next((r for r in rows if r[0] == n and r[4]), None)
             cells.append("–" if r is None or r[2] is None else f"{r[2]:.2f}")
-        out.append(f"| {n} | " + " | ".join(cells) + " |")
+        out.append(f"| {label} | {floor:.2f} | " + " | ".join(cells) + " |")
     for label, floor, rows in results:
         out += ["", f"## {label}", "", f"floor (exact vs exact) = {floor:.3f}", "",
                 "| sampler | NFE | SW | SW / floor | seconds |", "|---|---|---|---|---|"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "solve": ("solve", "solve"), "posterior_stats": ("solve", "posterior_stats"),
+    "solve": ("api", "solve"), "posterior_stats": ("api", "posterior_stats"),
     "load_prior": ("load", "load_prior"), "SAMPLERS": ("samplers", "SAMPLERS"),
     "POSTERIOR": ("samplers", "POSTERIOR"), "UNCONDITIONAL": ("samplers", "UNCONDITIONAL"),
     "EpsPrior": ("prior", "EpsPrior"), "GaussianMixturePrior": ("prior", "GaussianMixturePrior"),

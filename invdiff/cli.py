@@ -39,7 +39,7 @@ def cmd_restore(a) -> int:
     import operators
     from .io import read_image, write_image
     from .load import load_prior
-    from .solve import posterior_stats, solve
+    from .api import posterior_stats, solve
 
     out = Path(a.out)
     if out.exists() and not a.force:

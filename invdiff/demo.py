@@ -23,7 +23,7 @@ def run_demo(out: Path, n: int = 8, seed: int = 0, device=None, fast: bool = Fal
     from .data import mnist
     from .load import load_prior
     from .metrics import psnr, ssim
-    from .solve import solve
+    from .api import solve
     from .suites import mnist_tasks
     from .viz import comparison_figure
 

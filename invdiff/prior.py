@@ -165,11 +165,12 @@ class GaussianMixturePrior(PriorBase):
         xf = self._flat(x)
         s = sigma_like(sigma, x).reshape(-1, 1, 1).double().to(xf.device)
         r = self.responsibilities(x, sigma)
-        m = self.means.reshape(len(self.weights), -1).to(xf.device)[None]
-        v0 = self.stds.to(xf.device)[None, :, None] ** 2
-        comp = m + v0 / (v0 + s**2) * (xf[:, None] - m)  # (B, K, d)
-        self.nfe += 1
-        return (r[..., None] * comp).sum(1).reshape(x.shape).to(x)
+        m = self.means.reshape(len(self.weights), -1).to(xf.device)
+        v0 = self.stds.to(xf.device)[None] ** 2
+        a = v0 / (v0 + s[:, :, 0] ** 2)  # (B, K) shrinkage of each component toward x
+        self.nfe += 1  # Σ_k r_k [m_k + a_k (x − m_k)] without (B, K, d) temporaries
+        out = (r * (1 - a)) @ m + (r * a).sum(1, keepdim=True) * xf
+        return out.reshape(x.shape).to(x)
 
     def eps(self, x: Tensor, sigma) -> Tensor:
         s = sigma_like(sigma, x)

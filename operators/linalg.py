@@ -122,7 +122,7 @@ def adjoint(op, y: Tensor, x_like: Tensor | None = None) -> Tensor:
 
 
 # --------------------------------------------------------------------------- CG
-def cg(apply, b: Tensor, x0: Tensor | None = None, tol: float = 1e-10, maxiter: int | None = None) -> Tensor:
+def cg(apply, b: Tensor, x0: Tensor | None = None, tol: float | None = None, maxiter: int | None = None) -> Tensor:
     """Batched conjugate gradients for ``apply(x) = b`` with ``apply`` symmetric PSD per sample.
 
     Inner products and step sizes are per sample (dim 0 is the batch), so samples
@@ -131,6 +131,8 @@ def cg(apply, b: Tensor, x0: Tensor | None = None, tol: float = 1e-10, maxiter: 
     """
     if maxiter is None:
         maxiter = min(b[0].numel(), 1000) if b.ndim > 0 else 1
+    if tol is None:  # reachable in the working precision (1e-10 in float64, ~3e-6 in float32)
+        tol = max(1e-10, 25 * torch.finfo(b.real.dtype if b.is_complex() else b.dtype).eps)
     x = torch.zeros_like(b) if x0 is None else x0.clone()
     r = b - apply(x) if x0 is not None else b.clone()
     p = r.clone()
@@ -142,7 +144,9 @@ def cg(apply, b: Tensor, x0: Tensor | None = None, tol: float = 1e-10, maxiter: 
             break
         Ap = apply(p)
         pAp = _dot(p, Ap)
-        alpha = torch.where(active & (pAp > 0), rr / torch.where(pAp > 0, pAp, 1), 0)
+        tiny = pAp <= 1e3 * torch.finfo(pAp.dtype).eps * _dot(p, p)  # direction in the null space: stop
+        active = active & ~tiny
+        alpha = torch.where(active, rr / torch.where(tiny, 1, pAp), 0)
         x = x + _bc(alpha, x) * p
         r = r - _bc(alpha, r) * Ap
         rr_new = _dot(r, r)
@@ -184,20 +188,20 @@ def solve_AAt_svd(op, r: Tensor, c) -> Tensor:
 
 
 # --------------------------------------------------------------------------- CG forms
-def pinv_cg(op, y: Tensor, x_like: Tensor | None = None, tol: float = 1e-10, maxiter: int | None = None) -> Tensor:
+def pinv_cg(op, y: Tensor, x_like: Tensor | None = None, tol: float | None = None, maxiter: int | None = None) -> Tensor:
     """Minimum-norm least squares: CG on AᵀA z = Aᵀy from z = 0 (iterates stay in range(Aᵀ))."""
     b = adjoint(op, y, x_like)
     return cg(lambda z: adjoint(op, forward(op, z), z), b, tol=tol, maxiter=maxiter)
 
 
-def prox_cg(op, x: Tensor, y: Tensor, rho, tol: float = 1e-10, maxiter: int | None = None) -> Tensor:
+def prox_cg(op, x: Tensor, y: Tensor, rho, tol: float | None = None, maxiter: int | None = None) -> Tensor:
     """CG on (AᵀA+ρI) z = Aᵀy + ρx, started at x."""
     r = _bc(rho, x)
     b = adjoint(op, y, x) + r * x
     return cg(lambda z: adjoint(op, forward(op, z), z) + r * z, b, x0=x, tol=tol, maxiter=maxiter)
 
 
-def solve_AAt_cg(op, r: Tensor, c, x_like: Tensor | None = None, tol: float = 1e-10,
+def solve_AAt_cg(op, r: Tensor, c, x_like: Tensor | None = None, tol: float | None = None,
                  maxiter: int | None = None) -> Tensor:
     """CG on (AAᵀ+cI) z = r (x_like is needed only when At comes from autograd)."""
     cc = _bc(c, r)

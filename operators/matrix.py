@@ -46,6 +46,8 @@ class Matrix(SVDOperator):
 
     @staticmethod
     def _mv(P, v):
+        if P.ndim == 2 or P.shape[0] == 1:  # shared matrix: one GEMM, no broadcast copies
+            return v @ P.reshape(P.shape[-2:]).mT
         return (P @ v.unsqueeze(-1)).squeeze(-1)
 
     def A(self, x):

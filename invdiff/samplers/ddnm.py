@@ -19,10 +19,13 @@ unit singular values such as inpainting):
 (η = 0 gives the paper's λ = σ'/c, γ = 0; the √(1−η²) is the reference code's.)  At
 σ' = 0 with σ_y > 0 the correction is off (λ = 0); with σ_y = 0 it is the exact
 null-space projection of DDNM.  Defaults: η = 0.85, 100 steps uniform in DDPM t.
+With an SVD this is, direction by direction, DDRM's update with η_b = 1 (ddrm.py); the two
+differ only in the start (DDRM starts x_T from y) and in the default number of steps.
 
 Time travel (RePaint-style, DDNM Alg. 3): with ``travel_repeat`` r > 1, after reaching
 every ``travel_length``-th level l the chain is diffused back up l levels,
-x ← x + √(σ_up² − σ²)·z, and re-descends, r − 1 times.  Off by default (r = 1); it
+x ← x + √(σ_up² − σ²)·z (the forward process, as in the paper; the reference code re-noises
+its last x̂0 instead), and re-descends, r − 1 times.  Off by default (r = 1); it
 costs (r − 1)·l network calls per jump point, about (r − 1)·steps extra NFE in all.
 """
 from __future__ import annotations

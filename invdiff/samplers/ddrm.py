@@ -48,7 +48,7 @@ def posterior_head(prior, op, y, *, sigma_y, needs: str, name: str, steps: int, 
     shape = resolve_shape(prior, op, y, x_shape)
     sigmas = check_sigmas(default_sigmas(prior, steps) if sigmas is None else sigmas)
     rng = PerSampleRNG(seed, shape[0])
-    dtype = y.dtype if y.is_floating_point() else torch.float32
+    dtype = y.real.dtype if y.is_complex() else y.dtype if y.is_floating_point() else torch.float32
     x = start_noise(shape, float(sigmas[0]), rng, device=y.device, dtype=dtype)
     return sigma_y, sigmas, rng, x
 
@@ -69,7 +69,8 @@ def spectral_data(op, y: Tensor, like: Tensor, rcond: float = 1e-6):
     per_sample = s.ndim == like.ndim  # (B or 1, *event): the threshold is per sample
     smax = s.flatten(1).amax(1).reshape(-1, *[1] * (s.ndim - 1)) if per_sample else s.max()
     keep = s > rcond * smax
-    ybar = torch.where(keep, uy / torch.where(keep, s, 1).to(uy.dtype), torch.zeros((), dtype=uy.dtype, device=uy.device))
+    zero = torch.zeros((), dtype=uy.dtype, device=uy.device)
+    ybar = torch.where(keep, uy / torch.where(keep, s, 1).to(uy.dtype), zero)
     return s, keep, ybar
 
 
