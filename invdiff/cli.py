@@ -124,8 +124,12 @@ def cmd_bench(a) -> int:
     out = Path(a.out or f"bench-{a.suite}")
     out.mkdir(parents=True, exist_ok=True)
     jsonl = out / "results.jsonl"
+    prior = None
+    if a.prior:
+        from .load import load_prior
+        prior = load_prior(a.prior, device=_device(a.device))
     run_suite(a.suite, jsonl, methods=a.methods, nfe=a.nfe, seeds=list(range(a.seeds)),
-              n_images=a.n_images, device=a.device)
+              n_images=a.n_images, device=a.device, tasks=a.tasks, prior=prior)
     print(f"summary: {summarize(jsonl, out)}")
     return 0
 
@@ -202,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("suite", help="mnist, ffhq256 or smoke")
     b.add_argument("--out", default=None, help="output folder (default bench-SUITE)")
     b.add_argument("--methods", nargs="*", default=None)
-    b.add_argument("--nfe", type=int, nargs="*", default=None)
+    b.add_argument("--nfe", type=int, nargs="*", default=None, help="NFE list for every sampler (default: the suite's)")
+    b.add_argument("--tasks", nargs="*", default=None, help="subset of the suite's tasks")
+    b.add_argument("--prior", default=None, help="checkpoint overriding the suite's prior")
     b.add_argument("--seeds", type=int, default=1)
     b.add_argument("--n-images", type=int, default=None)
     b.add_argument("--device", default=None)

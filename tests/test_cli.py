@@ -49,9 +49,9 @@ def test_restore_png(tmp_path):
     x = mnist("test")[:1]
     src = write_image(tmp_path / "digit.png", x)
     out = tmp_path / "restored.png"
-    assert main(["restore", str(src), "--task", "inpaint_random", "--method", "ddrm", "--out", str(out)]) == 0
+    assert main(["restore", str(src), "--task", "gaussian_blur", "--method", "ddrm", "--out", str(out)]) == 0
     xh = read_image(out, channels=1)
-    assert float(psnr(xh, read_image(src, channels=1))[0]) > 15.0
+    assert float(psnr(xh, read_image(src, channels=1))[0]) > 18.0  # measured 31.3 dB (DDRM, 20 steps; 9x9 blur kernel scaled from DPS)
     # an existing output is refused without --force, and left untouched
     before = out.read_bytes()
     with pytest.raises(SystemExit):
