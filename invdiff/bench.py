@@ -232,7 +232,7 @@ def _key(r: dict) -> tuple:
 
 # --------------------------------------------------------------------------- the run
 def resolve_suite(suite) -> Suite:
-    """A :class:`Suite`, or one by name from :mod:`invdiff.suites` (mnist, ffhq256, smoke)."""
+    """A :class:`Suite`, or one by name from :mod:`invdiff.suites` (mnist, photo, photo256, ffhq256, smoke)."""
     if isinstance(suite, Suite):
         return suite
     from .suites import get_suite

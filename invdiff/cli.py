@@ -29,7 +29,8 @@ def _device(name: str | None):
 def cmd_demo(a) -> int:
     from .demo import run_demo
 
-    run_demo(out=_free_path(Path(a.out)), n=a.n, seed=a.seed, device=_device(a.device), fast=a.fast, prior=a.prior)
+    run_demo(out=_free_path(Path(a.out)), n=a.n, seed=a.seed, device=_device(a.device), fast=a.fast, prior=a.prior,
+             photo=not a.no_photo)
     return 0
 
 
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default=None, help="cuda when present, else cpu")
     d.add_argument("--fast", action="store_true", help="one tenth of the steps (for tests)")
     d.add_argument("--prior", default="mnist", help="'mnist' or a checkpoint of a 28×28 gray prior")
+    d.add_argument("--no-photo", action="store_true", help="skip the photo restoration (shipped photo prior)")
     d.set_defaults(fn=cmd_demo)
 
     r = sub.add_parser("restore", help="restore one PNG/JPEG image", formatter_class=fmt)
@@ -203,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=cmd_export)
 
     b = sub.add_parser("bench", help="run a benchmark suite (resumable) and summarise it", formatter_class=fmt)
-    b.add_argument("suite", help="mnist, ffhq256 or smoke")
+    b.add_argument("suite", help="mnist, photo (128²), photo256, ffhq256 or smoke")
     b.add_argument("--out", default=None, help="output folder (default bench-SUITE)")
     b.add_argument("--methods", nargs="*", default=None)
     b.add_argument("--nfe", type=int, nargs="*", default=None, help="NFE list for every sampler (default: the suite's)")

@@ -53,3 +53,41 @@ def linear_mmse_psnr(train: Tensor, x: Tensor, sigma: float, seed: int = 0) -> f
     W = C @ torch.linalg.inv(C + sigma**2 * torch.eye(d, dtype=torch.float64))
     out = mu + (y - mu) @ W.T
     return float(psnr(out.reshape(x.shape).to(x), x).mean())
+
+
+TV_WEIGHTS = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.14, 0.2, 0.3, 0.45)
+WAVELET_SCALES = (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)
+
+
+def _skimage_best(x: Tensor, sigma: float, seed: int, denoise, grid) -> tuple[float, float]:
+    """Best mean PSNR of ``denoise(y01, value)`` over ``grid`` (on [0, 1] images, gray or RGB)."""
+    import numpy as np
+
+    y01 = ((noisy(x, sigma, seed) + 1) / 2).double().cpu().numpy()
+    best = (-float("inf"), None)
+    for v in grid:
+        out = np.stack([denoise(im, v) for im in y01])
+        score = float(psnr(torch.from_numpy(out * 2 - 1).to(x), x).mean())
+        best = max(best, (score, v))
+    return best
+
+
+def tv_psnr(x: Tensor, sigma: float, seed: int = 0, weights=TV_WEIGHTS) -> tuple[float, float]:
+    """Chambolle TV (``skimage.restoration.denoise_tv_chambolle``) at its best weight (oracle-tuned
+    on the same images, which favours the baseline); returns (PSNR, weight)."""
+    from skimage.restoration import denoise_tv_chambolle
+
+    return _skimage_best(x, sigma, seed, lambda im, w: denoise_tv_chambolle(im, weight=w, channel_axis=0), weights)
+
+
+def wavelet_psnr(x: Tensor, sigma: float, seed: int = 0, scales=WAVELET_SCALES) -> tuple[float, float]:
+    """BayesShrink wavelet denoising (``skimage.restoration.denoise_wavelet``, db2, soft, 4 levels)
+    given the true noise σ times the best of ``scales`` (oracle-tuned); returns (PSNR, scale)."""
+    from skimage.restoration import denoise_wavelet
+
+    s01 = sigma / 2  # σ on [0, 1]
+
+    def den(im, k):
+        return denoise_wavelet(im, sigma=k * s01, wavelet="db2", mode="soft", method="BayesShrink",
+                               wavelet_levels=4, channel_axis=0, rescale_sigma=True)
+    return _skimage_best(x, sigma, seed, den, scales)

@@ -1,4 +1,4 @@
-"""Benchmark suites for :func:`invdiff.bench.run_suite`: ``mnist``, ``ffhq256`` and ``smoke``.
+"""Benchmark suites for :func:`invdiff.bench.run_suite`: ``mnist``, ``photo``/``photo256``, ``ffhq256``, ``smoke``.
 
 ``get_suite(name, **kw)`` returns a :class:`invdiff.bench.Suite`.
 
@@ -16,7 +16,8 @@ scaled from 256 to 28 pixels (factor 28/256 ≈ 0.109):
 | denoise | denoise | y = x + n | |
 
 Per-task sampler settings from the reference code (REFERENCES.md): DPS ζ = 0.3 (blur,
-SR) / 0.5 (inpainting); DiffPIR ζ = 0.1 (blur, SR) / 1.0 (inpainting); DAPS η = 1e-4
+SR) / 0.5 (inpainting), scaled by √(1000/N) at N < 1000 steps (``zeta_scaling="sqrt"``:
+the reference's ζ is per step for 1000 steps; see invdiff/samplers/dps.py); DiffPIR ζ = 0.1 (blur, SR) / 1.0 (inpainting); DAPS η = 1e-4
 (SR, Gaussian blur, random inpainting) / 5e-5 (box inpainting, motion blur); paper
 defaults otherwise.  Methods: the 7 samplers at their default NFE and at NFE 20 and
 100 (matched), deepinv's DPS, DiffPIR and DDRM (``deepinv-*``) at the same NFEs, and
@@ -29,6 +30,12 @@ intensity 0.5.  Pass ``images=`` (a folder) and ``checkpoint=``; without them a
 shape-level smoke version runs on 2 shipped photos with a random network of ADM's
 input/output shape (3 → 6 channels; ``net="adm"`` builds the real ADM architecture,
 randomly initialised) at NFE 2.
+
+photo / photo256 — the 4 held-out shipped photos (``invdiff.data.PHOTO_TEST``) at 128² / 256²
+gray with the shipped photo prior; the DPS protocol scaled to the image size (box 128·f with
+margin 16·f, Gaussian blur 61·f std 3·f, motion blur 61·f, f = size/256), plus ×2 SR and
+denoising; every sampler and deepinv peer at NFE 50 (a CPU budget), classical baselines tuned
+on 4 train photos.
 
 smoke — 2 test digits, box inpainting and Gaussian blur, every sampler at NFE 10 (suite.nfe).
 """
@@ -43,7 +50,7 @@ MATCHED_NFE = (20, 100)
 def _kw(kind: str, box: bool = False, motion: bool = False) -> dict:
     """Per-task sampler keywords of the reference implementations."""
     inpaint = kind == "inpaint"
-    return {"dps": {"zeta": 0.5 if inpaint else 0.3},
+    return {"dps": {"zeta": 0.5 if inpaint else 0.3, "zeta_scaling": "sqrt"},
             "diffpir": {"zeta": 1.0 if inpaint else 0.1},
             "daps": {"lr": 5e-5 if (box or motion) else 1e-4}}
 
@@ -180,11 +187,63 @@ def ffhq256(images=None, checkpoint=None, n_images: int = 1000, net: str = "smal
                        "ADM's input/output shape; numbers are meaningless. Every sampler at NFE 2.")
 
 
-SUITES = {"mnist": mnist, "ffhq256": ffhq256, "smoke": smoke}
+def photo_tasks(size: int = 128, sigma_y: float = SIGMA_Y) -> list[Task]:
+    """The DPS protocol (defined at 256²) scaled to ``size``: box 128·f (margin 16·f), Gaussian blur
+    61·f std 3·f, motion blur 61·f, f = size/256 (odd kernel sizes)."""
+    f = size / 256
+    k = 2 * int(round(61 * f / 2)) + 1
+    return [
+        Task("inpaint_box", "inpaint_box", sigma_y, "inpaint", {"size": int(128 * f), "margin": int(16 * f)},
+             method_kw=_kw("inpaint", box=True)),
+        Task("inpaint_random", "inpaint_random", sigma_y, "inpaint", {"fraction": 0.7}, method_kw=_kw("inpaint")),
+        Task("gaussian_blur", "gaussian_blur", sigma_y, "blur", {"size": k, "std": 3.0 * f}, method_kw=_kw("blur")),
+        Task("motion_blur", "motion_blur", sigma_y, "blur", {"size": k, "intensity": 0.5},
+             method_kw=_kw("blur", motion=True)),
+        Task("sr2", "sr_bicubic", sigma_y, "sr", {"factor": 2}, method_kw=_kw("sr")),
+        Task("sr4", "sr_bicubic", sigma_y, "sr", {"factor": 4}, method_kw=_kw("sr")),
+        Task("denoise", "denoise", sigma_y, "denoise", method_kw=_kw("denoise")),
+    ]
+
+
+PHOTO_NFE = (50,)
+
+
+def photo(prior=None, size: int = 128) -> Suite:
+    """Held-out shipped photos (``data.PHOTO_TEST``, gray, center crop) at ``size``² with the photo prior.
+
+    Every sampler and deepinv peer at NFE 50 (``PHOTO_NFE``; pass ``nfe=`` for more) — a CPU budget:
+    one network evaluation at 128² takes ~0.2 s on one core.  Baseline weights are tuned on 4 train photos.
+    """
+    from invdiff import data
+    import torch
+
+    if size % 4:
+        raise ValueError(f"photo suite size must be divisible by 4 (×4 super-resolution), got {size}")
+    return Suite(f"photo{size}", (1, size, size), photo_tasks(size), methods(),
+                 images=lambda: torch.cat([data.photo(n, size) for n in data.PHOTO_TEST]),
+                 prior=lambda: prior if prior is not None else _load("photo"),
+                 train_images=lambda: torch.cat([data.photo(n, size) for n in data.PHOTO_TRAIN[:4]]),
+                 seeds=(0,), batch_size=4, n_show=4, nfe=PHOTO_NFE,
+                 notes=f"Held-out photos {', '.join(data.PHOTO_TEST)} at {size}² gray; DPS protocol scaled "
+                       f"to {size} px (invdiff/suites.py photo_tasks); σ_y = 0.05 on [-1, 1]; shipped photo prior.")
+
+
+def photo256(prior=None) -> Suite:
+    return photo(prior, 256)
+
+
+def _load(name):
+    from invdiff.load import load_prior
+
+    return load_prior(name)
+
+
+SUITES = {"mnist": mnist, "photo": photo, "photo256": photo256, "ffhq256": ffhq256, "smoke": smoke}
 
 
 def get_suite(name: str, **kw) -> Suite:
-    """A suite by name: ``mnist``, ``ffhq256`` (``images=``, ``checkpoint=``) or ``smoke``."""
+    """A suite by name: ``mnist``, ``photo`` (128²), ``photo256``, ``ffhq256`` (``images=``,
+    ``checkpoint=``) or ``smoke``."""
     if name not in SUITES:
         raise KeyError(f"unknown suite {name!r}; choose from {sorted(SUITES)}")
     return SUITES[name](**kw)

@@ -29,6 +29,8 @@ def test_demo_fast_writes_figure(tmp_path):
     assert r.returncode == 0, r.stderr
     assert out.is_file() and out.stat().st_size > 10_000
     assert "ddrm" in r.stdout and "PSNR" in r.stdout
+    if (WEIGHTS_DIR / SHIPPED["photo"]).is_file():  # the photo part: mean/std rows for both tasks
+        assert "photo gaussian_blur" in r.stdout and "photo inpaint_random" in r.stdout
 
 
 @needs_mnist

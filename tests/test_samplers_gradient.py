@@ -231,3 +231,14 @@ def test_pigdm_noiseless_uses_pinv():
     xs = pigdm(prior, op, y.expand(8, -1), sigma_y=0.0, steps=50)
     assert torch.isfinite(xs).all()
     assert float((op.A(xs) - y).norm(dim=1).max()) < 1e-3
+
+
+def test_dps_zeta_scaling_is_zeta_times_sqrt_1000_over_steps():
+    prior, op, y, sy = gaussian_problem()
+    ys = y.expand(4, -1)
+    a = dps(prior, op, ys, sigma_y=sy, steps=10, zeta=0.3, zeta_scaling="sqrt", seed=3)
+    b = dps(prior, op, ys, sigma_y=sy, steps=10, zeta=0.3 * math.sqrt(100), seed=3)
+    c = dps(prior, op, ys, sigma_y=sy, steps=10, zeta=0.3, seed=3)
+    assert torch.allclose(a, b, atol=1e-12) and not torch.allclose(a, c)
+    with pytest.raises(ValueError, match="zeta_scaling"):
+        dps(prior, op, ys, sigma_y=sy, steps=10, zeta_scaling="linear")
