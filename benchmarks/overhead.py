@@ -9,7 +9,8 @@ that only call the network, forward + backward through it for DPS and ΠGDM (the
 differentiate through x̂0).  Ratio = sampler wall time / (measured NFE × that unit): 1.0 is
 the network-bound limit; the excess is the sampler's own work (operator, SVD, CG, RNG).
 deepinv's samplers run batched (``run_deepinv(batched=True)``), the same work in one call.
-Times are the median of ``--repeat`` runs.  Writes overhead.md.
+Times are the median of ``--repeat`` runs; the unit is re-timed (median of 10) right after each
+sampler, so slow drifts of a shared CPU cancel in the ratio.  Writes overhead.md.
 """
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ def main():
                 skipped.append((task, m, f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"))
                 continue
             wall = _median_time(run, a.repeat)
+            t_f, t_fb = unit_times(prior, x, repeat=10)  # re-timed beside each sampler (a shared CPU drifts)
             unit = t_fb if m in GRAD else t_f
             ratio = wall / (nfe * unit)
             rows.append((task, m, nfe, wall, unit, ratio))
@@ -99,9 +101,9 @@ def main():
     md = ["# Sampler overhead (wall time ÷ NFE × one network evaluation)", "",
           f"Made by `OMP_NUM_THREADS=1 python benchmarks/overhead.py --batch {a.batch} --nfe {a.nfe} "
           f"--repeat {a.repeat}` on CPU (one thread), shipped MNIST prior, batch {a.batch} held-out digits, "
-          "mnist-suite operators. One network evaluation at this batch: forward "
-          f"{t_f * 1e3:.2f} ms, forward + backward {t_fb * 1e3:.2f} ms (median of 20). Wall time: median of "
-          f"{a.repeat} runs. DPS and ΠGDM (ours and deepinv's DPS) are charged forward + backward per NFE.", "",
+          "mnist-suite operators (shared masks/kernels). Wall time: median of "
+          f"{a.repeat} runs; unit = one network evaluation at this batch, re-timed (median of 10) right after "
+          "each sampler. DPS and ΠGDM (ours and deepinv's DPS) are charged forward + backward per NFE.", "",
           "| task | sampler | NFE | wall s (batch) | unit ms | ratio |", "|---|---|---|---|---|---|"]
     for task, m, nfe, wall, unit, ratio in rows:
         md.append(f"| {task} | {m} | {nfe} | {wall:.3f} | {unit * 1e3:.2f} | {ratio:.2f} |")
