@@ -21,11 +21,17 @@ _LAZY = {
     "psnr": ("metrics", "psnr"), "ssim": ("metrics", "ssim"),
 }
 __all__ = sorted(_LAZY)
+# submodules reachable as attributes after a bare ``import invdiff`` (imported on first use)
+_SUBMODULES = ("samplers", "nets", "interop", "data", "bench", "suites", "metrics", "viz",
+               "prior", "schedule", "load", "io", "train", "api", "exact", "rng", "baselines", "demo")
 
 
 def __getattr__(name):
+    import importlib
+
     if name in _LAZY:
-        import importlib
         mod, attr = _LAZY[name]
         return getattr(importlib.import_module(f".{mod}", __name__), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'invdiff' has no attribute {name!r}")
