@@ -18,7 +18,7 @@ from invdiff.denoise_eval import gaussian_smoothing_psnr, linear_mmse_psnr, twee
 from invdiff.io import safe_load
 from invdiff.load import _resolve, load_prior
 from invdiff.samplers import ddim
-from invdiff.viz import save_grid
+from invdiff.viz import loss_curve, save_grid
 
 SIGMAS = (0.1, 0.2, 0.5, 1.0)
 
@@ -35,20 +35,9 @@ def main():
     extra = ck.get("extra", {})
     n_params = sum(p.numel() for p in prior.net.parameters())
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     log = extra.get("log")
     if log is not None and len(log):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(log[:, 0].numpy(), log[:, 1].numpy(), lw=0.8)
-        ax.set_xlabel("step (batch 64)")
-        ax.set_ylabel("ε-MSE (mean of 50 steps)")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "mnist_prior_loss.png", dpi=110)
-        plt.close(fig)
+        loss_curve(log, out / "mnist_prior_loss.png")
 
     t0 = time.perf_counter()
     with torch.no_grad():

@@ -22,26 +22,10 @@ from invdiff.denoise_eval import noisy, tv_psnr, tweedie_psnr, wavelet_psnr
 from invdiff.io import safe_load
 from invdiff.load import _resolve, load_prior
 from invdiff.samplers import ddim
-from invdiff.viz import save_grid
+from invdiff.viz import loss_curve, save_grid
 
 SIGMAS = (0.1, 0.2, 0.5)
 SIZES = (128, 256)
-
-
-def loss_plot(log, path: Path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(log[:, 0].numpy(), log[:, 1].numpy(), lw=0.8)
-    ax.set_xlabel("step (batch 64)")
-    ax.set_ylabel("ε-MSE (mean of 50 steps)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main():
@@ -55,7 +39,7 @@ def main():
     extra = safe_load(_resolve(a.prior)).get("extra", {})
     n_params = sum(p.numel() for p in prior.net.parameters())
     if extra.get("log") is not None and len(extra["log"]):
-        loss_plot(extra["log"], out / "photo_prior_loss.png")
+        loss_curve(extra["log"], out / "photo_prior_loss.png")
 
     t0 = time.perf_counter()
     with torch.no_grad():

@@ -66,3 +66,22 @@ def comparison_figure(panels: list[tuple[str, list[tuple[str, Tensor]]]], path: 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def loss_curve(log: Tensor, path: str | Path) -> Path:
+    """Plot a training log, (N, 2) rows of (step, mean loss over the last 50 steps), on a log scale."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(log[:, 0].numpy(), log[:, 1].numpy(), lw=0.8)
+    ax.set_xlabel("step (batch 64)")
+    ax.set_ylabel("ε-MSE (mean of 50 steps)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
