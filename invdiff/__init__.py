@@ -19,6 +19,7 @@ _LAZY = {
     "EpsPrior": ("prior", "EpsPrior"), "GaussianMixturePrior": ("prior", "GaussianMixturePrior"),
     "Prior": ("prior", "Prior"), "VPSchedule": ("schedule", "VPSchedule"),
     "psnr": ("metrics", "psnr"), "ssim": ("metrics", "ssim"),
+    "DivergenceError": ("samplers.checks", "DivergenceError"),
 }
 __all__ = sorted(_LAZY)
 # submodules reachable as attributes after a bare ``import invdiff`` (imported on first use)

@@ -61,10 +61,14 @@ class EpsPrior(PriorBase):
     ``"v"`` (v = √ᾱ ε − √(1−ᾱ) x0, Salimans & Ho 2022).  Networks whose output has
     twice the input channels (learned variance, ADM) have the extra half dropped.
     ``image_shape`` (C, H, W), when known, is what the network was trained on.
+    ``data_range`` is the range of its training data ([-1, 1] for images, DESIGN.md; None
+    for data without one): samplers that clip x̂0 clip to it, and the input check warns when
+    a measurement lies far outside it.
     """
 
     def __init__(self, net, schedule: VPSchedule | str = "linear", parameterization: str = "eps",
-                 image_shape: tuple[int, ...] | None = None, name: str = "eps-prior"):
+                 image_shape: tuple[int, ...] | None = None, name: str = "eps-prior",
+                 data_range: tuple[float, float] | None = (-1.0, 1.0)):
         if parameterization not in ("eps", "x0", "v"):
             raise ValueError(f"parameterization must be 'eps', 'x0' or 'v', got {parameterization!r}")
         self.net = net
@@ -72,6 +76,7 @@ class EpsPrior(PriorBase):
         self.parameterization = parameterization
         self.image_shape = tuple(image_shape) if image_shape is not None else None
         self.name = name
+        self.data_range = None if data_range is None else (float(data_range[0]), float(data_range[1]))
         self.nfe = 0
 
     @property
@@ -112,9 +117,6 @@ class EpsPrior(PriorBase):
         if self.parameterization == "x0":
             return (x - out) / s
         return s * scale * (scale * x) + scale * out  # v -> ε = √(1-ᾱ) x_t + √ᾱ v
-
-    def x0(self, x: Tensor, sigma) -> Tensor:
-        return x - sigma_like(sigma, x) * self.eps(x, sigma)
 
 
 class GaussianMixturePrior(PriorBase):

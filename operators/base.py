@@ -93,14 +93,14 @@ class LinearOperator(Operator):
     def At(self, y: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def pinv(self, y: Tensor) -> Tensor:
-        return linalg.pinv_cg(self, y)
+    def pinv(self, y: Tensor, tol: float | None = None, maxiter: int | None = None) -> Tensor:
+        return linalg.pinv_cg(self, y, tol=tol, maxiter=maxiter)
 
-    def prox(self, x: Tensor, y: Tensor, rho) -> Tensor:
-        return linalg.prox_cg(self, x, y, rho)
+    def prox(self, x: Tensor, y: Tensor, rho, tol: float | None = None, maxiter: int | None = None) -> Tensor:
+        return linalg.prox_cg(self, x, y, rho, tol=tol, maxiter=maxiter)
 
-    def solve_AAt(self, r: Tensor, c) -> Tensor:
-        return linalg.solve_AAt_cg(self, r, c)
+    def solve_AAt(self, r: Tensor, c, tol: float | None = None, maxiter: int | None = None) -> Tensor:
+        return linalg.solve_AAt_cg(self, r, c, tol=tol, maxiter=maxiter)
 
 
 class SVDOperator(LinearOperator):

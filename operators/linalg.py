@@ -13,18 +13,22 @@ directions) and returns measurements in y's own type.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import Tensor
 
 __all__ = ["is_linear", "has_svd", "forward", "adjoint", "pinv", "prox", "solve_AAt",
-           "cg", "require", "capabilities", "SAMPLER_NEEDS",
+           "cg", "require", "capabilities", "default_tol", "keep_mask",
            "forward_svd", "adjoint_svd", "pinv_svd", "prox_svd", "solve_AAt_svd",
            "pinv_cg", "prox_cg", "solve_AAt_cg"]
 
 _SVD = ("U", "Ut", "V", "Vt", "singulars")
-# what each sampler of invdiff needs (DESIGN.md table); used to word require()'s errors
-SAMPLER_NEEDS = {"dps": "any", "reddiff": "any", "daps": "any", "pigdm": "linear",
-                 "ddnm": "pinv", "diffpir": "prox", "ddrm": "svd"}
+
+
+def default_tol(dtype: torch.dtype) -> float:
+    """The one CG tolerance rule: a relative residual reachable in ``dtype`` (1e-10 in float64, ~3e-6 in float32)."""
+    return max(1e-10, 25 * torch.finfo(dtype).eps)
 
 
 def _has(op, *names) -> bool:
@@ -53,8 +57,11 @@ def capabilities(op) -> set[str]:
     return caps
 
 
-def require(op, capability: str, sampler: str) -> None:
-    """Raise ``TypeError`` unless ``op`` has ``capability`` (any | linear | svd | pinv | prox)."""
+def require(op, capability: str, who: str) -> None:
+    """Raise ``TypeError`` naming the missing methods unless ``op`` has ``capability``.
+
+    ``capability`` is one of any | linear | svd | pinv | prox; ``who`` names the caller in the message.
+    """
     need = {"any": ("A",), "linear": ("A", "At"), "svd": _SVD, "pinv": ("A", "At"), "prox": ("A", "At")}
     if capability not in need:
         raise ValueError(f"capability must be one of {sorted(need)}, got {capability!r}")
@@ -62,11 +69,10 @@ def require(op, capability: str, sampler: str) -> None:
     if capability in caps:
         return
     missing = [n for n in need[capability] if not callable(getattr(op, n, None))]
-    ok = sorted(s for s, c in SAMPLER_NEEDS.items() if c in caps)
     alt = " or the SVD methods (U, Ut, V, Vt, singulars)" if capability in ("linear", "pinv", "prox") else ""
     raise TypeError(
-        f"{sampler} needs an operator with {', '.join(missing)}{alt} ({capability!r} capability); "
-        f"{type(op).__name__} lacks it. Operators that lack it work with: {', '.join(ok) or 'none'}")
+        f"{who} needs an operator with {', '.join(missing)}{alt} ({capability!r} capability); "
+        f"{type(op).__name__} lacks {', '.join(missing)}")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -131,8 +137,8 @@ def cg(apply, b: Tensor, x0: Tensor | None = None, tol: float | None = None, max
     """
     if maxiter is None:
         maxiter = min(b[0].numel(), 1000) if b.ndim > 0 else 1
-    if tol is None:  # reachable in the working precision (1e-10 in float64, ~3e-6 in float32)
-        tol = max(1e-10, 25 * torch.finfo(b.real.dtype if b.is_complex() else b.dtype).eps)
+    if tol is None:
+        tol = default_tol(b.real.dtype if b.is_complex() else b.dtype)
     x = torch.zeros_like(b) if x0 is None else x0.clone()
     r = b - apply(x) if x0 is not None else b.clone()
     p = r.clone()
@@ -161,26 +167,32 @@ def _rcond(s: Tensor) -> float:
     return 100 * torch.finfo(s.real.dtype).eps
 
 
-def pinv_svd(op, y: Tensor, rcond: float | None = None) -> Tensor:
-    """``V(Ut(y)/s)`` on directions with s > rcond·max(s) (per sample), 0 elsewhere."""
-    z = op.Ut(y)
-    s = _s(op, z)
-    if s.ndim == z.ndim:  # per-sample singular values: threshold per sample
+def keep_mask(s: Tensor, batch_ndim: int, rcond: float | None = None) -> Tensor:
+    """Directions kept by a pseudo-inverse: s > rcond·max(s), per sample when ``s`` has the batch
+    dimension (``s.ndim == batch_ndim``), else over the shared layout; rcond defaults to 100·eps."""
+    if s.ndim == batch_ndim:  # per-sample singular values: threshold per sample
         smax = s.flatten(1).amax(1).reshape(-1, *[1] * (s.ndim - 1))
     else:  # shared by the batch (the event layout without a batch dimension)
         smax = s.amax()
-    keep = s > (_rcond(s) if rcond is None else rcond) * smax
+    return s > (_rcond(s) if rcond is None else rcond) * smax
+
+
+def pinv_svd(op, y: Tensor, rcond: float | None = None, **_) -> Tensor:
+    """``V(Ut(y)/s)`` on directions with s > rcond·max(s) (per sample), 0 elsewhere (exact: CG options unused)."""
+    z = op.Ut(y)
+    s = _s(op, z)
+    keep = keep_mask(s, z.ndim, rcond)
     return op.V(torch.where(keep, z / torch.where(keep, s, 1), 0))
 
 
-def prox_svd(op, x: Tensor, y: Tensor, rho) -> Tensor:
+def prox_svd(op, x: Tensor, y: Tensor, rho, **_) -> Tensor:
     """(AᵀA+ρI)⁻¹(Aᵀy+ρx) = V((s·Ut(y) + ρ·Vt(x))/(s²+ρ)) + (x − V(Vt(x)))."""
     vx = op.Vt(x)
     s, r = _s(op, vx), _bc(rho, vx)
     return op.V((s * op.Ut(y) + r * vx) / (s * s + r)) + (x - op.V(vx))
 
 
-def solve_AAt_svd(op, r: Tensor, c) -> Tensor:
+def solve_AAt_svd(op, r: Tensor, c, **_) -> Tensor:
     """(AAᵀ+cI)⁻¹ r = U(Ut(r)/(s²+c)) + (r − U(Ut(r)))/c."""
     ur = op.Ut(r)
     s = _s(op, ur)
@@ -209,10 +221,22 @@ def solve_AAt_cg(op, r: Tensor, c, x_like: Tensor | None = None, tol: float | No
 
 
 # --------------------------------------------------------------------------- front doors
+def _own(op, method: str, *args, **kw):
+    """Call the operator's own ``method``, passing the CG options (tol, maxiter) it accepts."""
+    f = getattr(op, method)
+    try:
+        params = inspect.signature(f).parameters
+    except (TypeError, ValueError):  # builtins without a signature: pass positional arguments only
+        return f(*args)
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        kw = {k: v for k, v in kw.items() if k in params}
+    return f(*args, **kw)
+
+
 def pinv(op, y: Tensor, **kw) -> Tensor:
-    """A⁺y: ``op.pinv`` if present, else through the SVD, else by CG on AᵀA."""
+    """A⁺y: ``op.pinv`` if present, else through the SVD, else by CG on AᵀA (``kw``: tol, maxiter)."""
     if _has(op, "pinv"):
-        return op.pinv(y)
+        return _own(op, "pinv", y, **kw)
     if has_svd(op):
         return pinv_svd(op, y)
     require(op, "pinv", "pinv")
@@ -220,9 +244,9 @@ def pinv(op, y: Tensor, **kw) -> Tensor:
 
 
 def prox(op, x: Tensor, y: Tensor, rho, **kw) -> Tensor:
-    """argmin_z ½‖y−Az‖² + (ρ/2)‖z−x‖² = (AᵀA+ρI)⁻¹(Aᵀy+ρx): ``op.prox``, SVD, or CG."""
+    """argmin_z ½‖y−Az‖² + (ρ/2)‖z−x‖² = (AᵀA+ρI)⁻¹(Aᵀy+ρx): ``op.prox``, SVD, or CG (``kw``: tol, maxiter)."""
     if _has(op, "prox"):
-        return op.prox(x, y, rho)
+        return _own(op, "prox", x, y, rho, **kw)
     if has_svd(op):
         return prox_svd(op, x, y, rho)
     require(op, "prox", "prox")
@@ -230,9 +254,9 @@ def prox(op, x: Tensor, y: Tensor, rho, **kw) -> Tensor:
 
 
 def solve_AAt(op, r: Tensor, c, **kw) -> Tensor:
-    """(AAᵀ + cI)⁻¹ r: ``op.solve_AAt``, SVD, or CG."""
+    """(AAᵀ + cI)⁻¹ r: ``op.solve_AAt``, SVD, or CG (``kw``: tol, maxiter)."""
     if _has(op, "solve_AAt"):
-        return op.solve_AAt(r, c)
+        return _own(op, "solve_AAt", r, c, **kw)
     if has_svd(op):
         return solve_AAt_svd(op, r, c)
     require(op, "linear", "solve_AAt")

@@ -97,7 +97,7 @@ def test_pigdm_posterior_spread():
     """ΠGDM is exact on this problem up to discretisation: the total variance matches too."""
     prior, op, y, sy = gaussian_problem()
     post = prior.posterior(op, y, sy)
-    xs = pigdm(prior, op, y.expand(2000, -1), sigma_y=sy, seed=0)
+    xs = pigdm(prior, op, y.expand(2000, -1), sigma_y=sy, seed=0, guidance="tweedie")
     ratio = float(xs.var(0).sum() / post.cov().trace())
     print(f"pigdm: tr cov ratio {ratio:.3f}")
     assert 0.87 < ratio < 1.03  # measured 0.898 at 100 steps (0.961 at 400: the deficit is discretisation)
@@ -237,8 +237,9 @@ def test_dps_zeta_scaling_is_zeta_times_sqrt_1000_over_steps():
     prior, op, y, sy = gaussian_problem()
     ys = y.expand(4, -1)
     a = dps(prior, op, ys, sigma_y=sy, steps=10, zeta=0.3, zeta_scaling="sqrt", seed=3)
-    b = dps(prior, op, ys, sigma_y=sy, steps=10, zeta=0.3 * math.sqrt(100), seed=3)
-    c = dps(prior, op, ys, sigma_y=sy, steps=10, zeta=0.3, seed=3)
+    b = dps(prior, op, ys, sigma_y=sy, steps=10, zeta=0.3 * math.sqrt(100), zeta_scaling="none", seed=3)
+    c = dps(prior, op, ys, sigma_y=sy, steps=10, zeta=0.3, zeta_scaling="none", seed=3)
+    assert torch.equal(a, dps(prior, op, ys, sigma_y=sy, steps=10, zeta=0.3, seed=3))  # sqrt is the default
     assert torch.allclose(a, b, atol=1e-12) and not torch.allclose(a, c)
     with pytest.raises(ValueError, match="zeta_scaling"):
         dps(prior, op, ys, sigma_y=sy, steps=10, zeta_scaling="linear")

@@ -17,7 +17,7 @@ import torch
 from invdiff.exact import sliced_wasserstein
 from invdiff.prior import EpsPrior, GaussianMixturePrior
 from invdiff.samplers.common import default_sigmas
-from invdiff.samplers.unconditional import UNCONDITIONAL
+from invdiff.samplers import UNCONDITIONAL
 from invdiff.schedule import VPSchedule, ddpm_sigmas, karras_sigmas, pairwise
 
 from conftest import ExactVPNet

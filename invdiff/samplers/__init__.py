@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from operators import linalg
 
+from .checks import DivergenceError
 from .daps import daps
 from .ddnm import ddnm
 from .ddrm import ddrm
@@ -17,7 +18,6 @@ from .diffpir import diffpir
 from .dps import dps
 from .pigdm import pigdm
 from .reddiff import reddiff
-from .unconditional import UNCONDITIONAL
 from .ddim import ddim  # bind the functions, not the submodules of the same name
 from .ddpm import ddpm
 from .gradient_estimation import gradient_estimation
@@ -25,6 +25,7 @@ from .heun import heun
 
 POSTERIOR = {"dps": dps, "pigdm": pigdm, "ddrm": ddrm, "ddnm": ddnm, "diffpir": diffpir,
              "reddiff": reddiff, "daps": daps}
+UNCONDITIONAL = {"ddpm": ddpm, "ddim": ddim, "heun": heun, "gradient_estimation": gradient_estimation}
 SAMPLERS = {**POSTERIOR, **UNCONDITIONAL}
 
 
@@ -34,4 +35,5 @@ def samplers_that_accept(op) -> list[str]:
     return [name for name, f in POSTERIOR.items() if f.needs in caps]
 
 
-__all__ = ["POSTERIOR", "UNCONDITIONAL", "SAMPLERS", "samplers_that_accept", *POSTERIOR, *UNCONDITIONAL]
+__all__ = ["POSTERIOR", "UNCONDITIONAL", "SAMPLERS", "DivergenceError", "samplers_that_accept", *POSTERIOR,
+           *UNCONDITIONAL]

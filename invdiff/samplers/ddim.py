@@ -11,8 +11,6 @@ exponential-integrator step); η = 1 is DDPM ancestral sampling.  Dividing the V
 update of the paper by √ᾱ_{t−1} gives exactly this form with σ = √((1−ᾱ)/ᾱ).
 The step to σ' = 0 returns x̂0.
 
-This module also holds :func:`sampler_head`, the setup shared by every
-unconditional sampler (σ grid, per-sample RNG, start noise).
 """
 from __future__ import annotations
 
@@ -21,28 +19,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..rng import PerSampleRNG
-from ..schedule import pairwise
-from .common import check_sigmas, default_sigmas, start_noise
-
-
-def sampler_head(prior, shape, *, steps: int, seed: int, sigmas, device, dtype, kind: str = "ddpm"):
-    """Shared head: returns ``(sigmas, rng, x)`` with x = σ_max·z drawn per sample.
-
-    ``sigmas`` (a decreasing grid ending in 0) overrides ``default_sigmas(prior, steps, kind)``.
-    """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) < 2:
-        raise ValueError(f"shape must be the full (B, *event) shape, got {shape}")
-    if sigmas is None:
-        sigmas = default_sigmas(prior, steps, kind)
-    sigmas = check_sigmas(sigmas)
-    if device is None:
-        p = getattr(prior, "_net_param", lambda: None)()
-        device = p.device if p is not None else None
-    rng = PerSampleRNG(seed, shape[0])
-    x = start_noise(shape, float(sigmas[0]), rng, device=device, dtype=dtype)
-    return sigmas, rng, x
+from .common import pairwise, unconditional_head
 
 
 def ddim_step(x: Tensor, x0: Tensor, sigma: float, sigma_next: float, eta: float, rng) -> Tensor:
@@ -67,7 +44,7 @@ def ddim(prior, shape, *, steps: int = 50, eta: float = 0.0, seed: int = 0, sigm
     """
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
-    sigmas, rng, x = sampler_head(prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device, dtype=dtype)
+    sigmas, rng, x = unconditional_head(prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device, dtype=dtype)
     for i, (s, s_next) in enumerate(pairwise(sigmas)):
         x0 = prior.x0(x, s)
         if callback is not None:

@@ -35,10 +35,7 @@ import math
 import torch
 from torch import Tensor
 
-from operators import linalg
-
-from ..schedule import pairwise
-from .ddrm import cg_tol, posterior_head, real, spectral_data
+from .common import cg_tol, linalg, posterior_head, real, spectral_data
 
 
 def travel_path(n: int, length: int = 1, repeat: int = 1) -> list[int]:
@@ -66,13 +63,15 @@ def _lambda_gamma(sig_next: float, c: Tensor, eta: float):
 
 @torch.no_grad()
 def ddnm(prior, op, y: Tensor, *, sigma_y: float, steps: int = 100, seed: int = 0, callback=None, sigmas=None,
-         x_shape=None, eta: float = 0.85, travel_length: int = 1, travel_repeat: int = 1) -> Tensor:
+         x_shape=None, offset: int = 0, start="auto", sigma_start=None, eta: float = 0.85, travel_length: int = 1,
+         travel_repeat: int = 1) -> Tensor:
     """Posterior samples of x0 given ``y = A x0 + σ_y n`` with DDNM+ (needs A†: SVD, ``pinv`` or A/At by CG).
 
     ``callback(i, sigma, x, x0_hat)`` is called at every network evaluation.
     """
-    sigma_y, sigmas, rng, x = posterior_head(prior, op, y, sigma_y=sigma_y, needs=ddnm.needs, name="ddnm",
-                                             steps=steps, seed=seed, sigmas=sigmas, x_shape=x_shape)
+    h = posterior_head("ddnm", prior, op, y, needs=ddnm.needs, sigma_y=sigma_y, steps=steps, seed=seed,
+                       sigmas=sigmas, x_shape=x_shape, offset=offset, start=start, sigma_start=sigma_start)
+    sigma_y, sigmas, rng, x = h.sigma_y, h.sigmas, h.rng, h.x
     if not 0 <= eta <= 1:
         raise ValueError(f"ddnm: eta must lie in [0, 1], got {eta}")
     spectral = linalg.has_svd(op)
@@ -100,6 +99,7 @@ def ddnm(prior, op, y: Tensor, *, sigma_y: float, steps: int = 100, seed: int = 
             x0bar = torch.where(keep, x0bar + lam * (ybar - x0bar), x0bar)
             noise = torch.where(keep, gam.sqrt() * zbar, sig_next * (eta * zbar + ce * op.Vt(eps)))
             x = real(op.V(x0bar + noise)).to(x)
+            h.guard(i, sig, x)
         else:
             if float(lam) > 0:
                 x0 = x0 + float(lam) * linalg.pinv(op, y - linalg.forward(op, x0), tol=tol)
@@ -108,6 +108,7 @@ def ddnm(prior, op, y: Tensor, *, sigma_y: float, steps: int = 100, seed: int = 
                 continue
             w = sig_next * (eta * z + ce * eps)  # DDIM noise; its range part is replaced by √γ z
             x = x0 + w + linalg.pinv(op, linalg.forward(op, math.sqrt(float(gam)) * z - w), tol=tol)
+            h.guard(i, sig, x)
     return x
 
 

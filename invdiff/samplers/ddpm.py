@@ -16,8 +16,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..schedule import pairwise
-from .ddim import sampler_head
+from .common import pairwise, unconditional_head
 
 
 @torch.no_grad()
@@ -27,7 +26,7 @@ def ddpm(prior, shape, *, steps: int = 1000, seed: int = 0, sigmas=None, callbac
 
     ``callback(i, sigma, x, x0_hat)`` is called at every step with the state at σ.
     """
-    sigmas, rng, x = sampler_head(prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device, dtype=dtype)
+    sigmas, rng, x = unconditional_head(prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device, dtype=dtype)
     for i, (s, s_next) in enumerate(pairwise(sigmas)):
         x0 = prior.x0(x, s)
         if callback is not None:

@@ -18,19 +18,17 @@ the VE bridge above (the FFHQ checkpoint's learned variance is not used).
 
 Differences from the reference, on purpose: the norm is per sample (the
 reference takes one norm over the whole batch, so a sample depended on its
-batch mates); x̂0 is not clipped to [-1, 1] (priors need not be images).
+batch mates).  x̂0 is clipped to the prior's ``data_range`` when it declares one
+(``clip=True``; the reference clamps to [-1, 1] and differentiates through the
+clamp, as here); exact priors without a range are not clipped.
 ζ = ``zeta``: the reference uses 0.3 (super-resolution, Gaussian and motion
 blur), 0.5 (inpainting), 1.0 (phase retrieval); the default here is 0.5.
-ζ is the reference's value for its 1000 steps and is used per step as it is
-(``zeta_scaling="none"``, the default).  With N < 1000 steps the total guidance
-shrinks with N; ``zeta_scaling="sqrt"`` uses ζ·√(1000/N) per step (identical at
-N = 1000).  Measured on 8 held-out MNIST digits (mnist-suite tasks, shipped prior),
-none → sqrt: Gaussian blur 11.0 → 22.7 dB (N = 20), 20.4 → 26.4 dB (N = 100); 70 %
-random inpainting 11.5 → 21.2 and 20.0 → 23.1 dB (the full 1000/N factor diverged on
-inpainting at N = 20).  It is not always better: on the 4×4 phase-retrieval test
-(tests/test_samplers_gradient.py, N = 100, ζ = 1) it overshoots (median residual
-1.58 vs 0.50), so the benchmark suites opt in per task and the default stays the
-reference's.
+ζ is the reference's per-step size for its 1000 steps, so the total pull scales with N·ζ.
+``zeta_scaling="sqrt"`` (the default) uses ζ·√(1000/N) per step, identical to the reference
+at N = 1000 and usable at N = 20–100; ``"none"`` is the reference's per-step ζ as it is.
+Each guidance step is capped in norm at σ·√d (``step_cap=1``; the noise the step from σ
+removes), a trust region that stops the larger low-N steps from overshooting on nonlinear
+operators such as phase retrieval; ``step_cap=None`` removes the cap.
 ``sigma_y`` is checked but does not enter the update (ζ absorbs it, as in the paper).
 One network call per step, with a backward pass through it: NFE = steps.
 """
@@ -41,27 +39,9 @@ import math
 import torch
 from torch import Tensor
 
-from operators import linalg
-
-from ..rng import PerSampleRNG
-from ..schedule import pairwise
-from .common import check_image, check_sigmas, default_sigmas, resolve_shape, start_noise
-
+from .common import clip_to_range, linalg, pairwise, posterior_head
 
 REFERENCE_STEPS = 1000  # the step count the reference's ζ values are set for
-
-
-def check_sigma_y(sigma_y, positive: bool = False) -> float:
-    """``sigma_y`` as a float; finite and ≥ 0 (> 0 when ``positive``)."""
-    s = float(sigma_y)
-    if not math.isfinite(s) or s < 0 or (positive and s == 0):
-        raise ValueError(f"sigma_y must be a finite number {'>' if positive else '>='} 0, got {sigma_y!r}")
-    return s
-
-
-def state_dtype(y: Tensor) -> torch.dtype:
-    """The real dtype the sampler state runs in (y's, or its real part's)."""
-    return y.real.dtype if y.is_complex() else (y.dtype if y.is_floating_point() else torch.float32)
 
 
 def residual_norms(op, x0: Tensor, y: Tensor) -> Tensor:
@@ -70,28 +50,30 @@ def residual_norms(op, x0: Tensor, y: Tensor) -> Tensor:
 
 
 def dps(prior, op, y: Tensor, *, sigma_y, steps: int = 1000, seed: int = 0, callback=None, sigmas=None,
-        x_shape=None, zeta: float = 0.5, zeta_scaling: str = "none") -> Tensor:
+        x_shape=None, offset: int = 0, start="auto", sigma_start=None, zeta: float = 0.5,
+        zeta_scaling: str = "sqrt", clip: bool = True, step_cap: float | None = 1.0) -> Tensor:
     """Posterior samples (x0 estimates) for y = A(x0) + σ_y n by DPS; nonlinear A allowed.
 
     ``callback(i, sigma, x, x0_hat)`` is called at every step with the state at σ and x̂0(x).
     """
-    linalg.require(op, dps.needs, "dps")
-    check_image(y, "y")
-    check_sigma_y(sigma_y)
     if not (math.isfinite(zeta) and zeta >= 0):
-        raise ValueError(f"zeta must be a finite number >= 0, got {zeta!r}")
+        raise ValueError(f"dps: zeta must be a finite number >= 0, got {zeta!r}")
     if zeta_scaling not in ("sqrt", "none"):
-        raise ValueError(f"zeta_scaling must be 'sqrt' or 'none', got {zeta_scaling!r}")
-    shape = resolve_shape(prior, op, y, x_shape)
-    sig = check_sigmas(default_sigmas(prior, steps) if sigmas is None else sigmas)
+        raise ValueError(f"dps: zeta_scaling must be 'sqrt' or 'none', got {zeta_scaling!r}")
+    if step_cap is not None and not step_cap > 0:
+        raise ValueError(f"dps: step_cap must be > 0 or None, got {step_cap!r}")
+    h = posterior_head("dps", prior, op, y, needs=dps.needs, sigma_y=sigma_y, steps=steps, seed=seed,
+                       sigmas=sigmas, x_shape=x_shape, offset=offset, start=start, sigma_start=sigma_start)
+    sig, rng, x = h.sigmas, h.rng, h.x
     if zeta_scaling == "sqrt":
         zeta = zeta * math.sqrt(REFERENCE_STEPS / (len(sig) - 1))
-    rng = PerSampleRNG(seed, shape[0])
-    x = start_noise(shape, float(sig[0]), rng, device=y.device, dtype=state_dtype(y))
+    d = math.prod(x.shape[1:])
     for i, (s, s_next) in enumerate(pairwise(sig)):
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             x0 = prior.x0(xg, s)
+            if clip:
+                x0 = clip_to_range(prior, x0)
             (grad,) = torch.autograd.grad(residual_norms(op, x0, y).sum(), xg)
         x0 = x0.detach()
         if callback is not None:
@@ -99,7 +81,12 @@ def dps(prior, op, y: Tensor, *, sigma_y, steps: int = 1000, seed: int = 0, call
         x_next = x0 + (s_next / s) ** 2 * (x - x0)
         if s_next > 0:
             x_next = x_next + s_next * math.sqrt(1 - (s_next / s) ** 2) * rng.randn_like(x)
-        x = x_next - zeta * math.sqrt((1 + s * s) * (1 + s_next * s_next)) * grad
+        step = zeta * math.sqrt((1 + s * s) * (1 + s_next * s_next)) * grad
+        if step_cap is not None:  # trust region: ‖step‖ ≤ step_cap·σ·√d per sample
+            norm = step.flatten(1).norm(dim=1).clamp_min(1e-30)
+            step = step * (step_cap * s * math.sqrt(d) / norm).clamp(max=1).reshape(-1, *[1] * (x.ndim - 1))
+        x = x_next - step
+        h.guard(i, s, x)
     return x
 
 

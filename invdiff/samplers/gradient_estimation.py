@@ -21,8 +21,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..schedule import pairwise
-from .ddim import sampler_head
+from .common import pairwise, unconditional_head
 
 
 @torch.no_grad()
@@ -35,7 +34,7 @@ def gradient_estimation(prior, shape, *, steps: int = 20, gam: float = 2.0, mu: 
     """
     if not 0 <= mu < 1:
         raise ValueError(f"mu must lie in [0, 1), got {mu}")
-    sigmas, rng, x = sampler_head(prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device, dtype=dtype)
+    sigmas, rng, x = unconditional_head(prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device, dtype=dtype)
     eps_prev = None
     for i, (s, s_next) in enumerate(pairwise(sigmas)):
         eps = prior.eps(x, s)

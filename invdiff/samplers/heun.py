@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..schedule import pairwise
-from .ddim import sampler_head
+from .common import pairwise, unconditional_head
 
 
 @torch.no_grad()
@@ -23,7 +22,7 @@ def heun(prior, shape, *, steps: int = 40, seed: int = 0, sigmas=None, callback=
 
     ``callback(i, sigma, x, x0_hat)`` is called at every step with the state at σ.
     """
-    sigmas, _, x = sampler_head(prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device,
+    sigmas, _, x = unconditional_head(prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device,
                                 dtype=dtype, kind="karras")
     for i, (s, s_next) in enumerate(pairwise(sigmas)):
         x0 = prior.x0(x, s)

@@ -32,43 +32,33 @@ import math
 import torch
 from torch import Tensor
 
-from operators import linalg
-
-from ..rng import PerSampleRNG
-from ..schedule import pairwise
-from .common import check_image, check_sigmas, default_sigmas, resolve_shape
-from .dps import check_sigma_y, state_dtype
-
-
-def tikhonov_start(op, y: Tensor, sigma_y: float, shape) -> Tensor:
-    """argmin_μ ½‖y − Aμ‖² + (σ_y²/2)‖μ‖² (exact by SVD, else CG); A⁺y when σ_y = 0."""
-    if sigma_y > 0:
-        zeros = torch.zeros(shape, device=y.device, dtype=state_dtype(y))
-        return linalg.prox(op, zeros, y, float(sigma_y) ** 2).reshape(shape)
-    return linalg.pinv(op, y).reshape(shape)
+from .common import linalg, pairwise, posterior_head, state_dtype
+from .warmstart import auto_initializer
 
 
 def reddiff(prior, op, y: Tensor, *, sigma_y, steps: int = 1000, seed: int = 0, callback=None, sigmas=None,
-            x_shape=None, lambda_: float = 0.25, lr: float = 0.1, betas=(0.9, 0.99)) -> Tensor:
+            x_shape=None, offset: int = 0, start="auto", sigma_start=None, lambda_: float = 0.25, lr: float = 0.1,
+            betas=(0.9, 0.99)) -> Tensor:
     """Posterior samples (x0 estimates) for y = A(x0) + σ_y n by RED-diff; nonlinear A allowed.
 
-    ``callback(i, sigma, x, x0_hat)`` is called at every step with x = μ + σε (the network's
-    input) and μ before the step's update.
+    ``start`` is μ's start (:mod:`.warmstart`: "auto", an initializer name or a tensor); where
+    "auto" gives a cold start, μ starts at "tikhonov" for linear operators (full grid) and at a
+    per-sample N(0, I) draw otherwise.
+    ``sigma_start`` truncates the σ grid.  ``callback(i, sigma, x, x0_hat)`` is called at every
+    step with x = μ + σε (the network's input) and μ before the step's update.
     """
-    linalg.require(op, reddiff.needs, "reddiff")
-    check_image(y, "y")
-    check_sigma_y(sigma_y)
     for name, v in (("lambda_", lambda_), ("lr", lr)):
         if not (math.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-    shape = resolve_shape(prior, op, y, x_shape)
-    sig = check_sigmas(default_sigmas(prior, steps) if sigmas is None else sigmas)
-    rng = PerSampleRNG(seed, shape[0])
+            raise ValueError(f"reddiff: {name} must be a finite number >= 0, got {v!r}")
+    if start == "auto" and auto_initializer(prior, op) == "noise" and linalg.is_linear(op):
+        start = "tikhonov"
+        sigma_start = math.inf if sigma_start is None else sigma_start  # the full grid, as the reference
+    h = posterior_head("reddiff", prior, op, y, needs=reddiff.needs, sigma_y=sigma_y, steps=steps, seed=seed,
+                       sigmas=sigmas, x_shape=x_shape, offset=offset, start=start, sigma_start=sigma_start,
+                       draw_start=False)  # fmt: skip
+    sig, rng, shape = h.sigmas, h.rng, h.shape
     like = torch.empty(0, device=y.device, dtype=state_dtype(y))
-    if linalg.is_linear(op):
-        mu = tikhonov_start(op, y, sigma_y, shape).to(like)
-    else:
-        mu = rng.randn(shape[1:], like)
+    mu = h.x if h.x is not None else rng.randn(shape[1:], like)
     mu = mu.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([mu], lr=lr, betas=tuple(betas))
     d, m = math.prod(shape[1:]), y[0].numel()
@@ -86,6 +76,7 @@ def reddiff(prior, op, y: Tensor, *, sigma_y, steps: int = 1000, seed: int = 0, 
             opt.zero_grad(set_to_none=True)
             (fit + reg).sum().backward()
         opt.step()
+        h.guard(i, s, mu.detach())
     return mu.detach()
 
 
