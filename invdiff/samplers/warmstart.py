@@ -54,7 +54,7 @@ def auto_initializer(prior, op) -> str:
 def initial_estimate(start, op, y: Tensor, sigma_y: float, shape, like: Tensor, name: str) -> Tensor | None:
     """x_init for ``start`` (None for ``"noise"``), shaped ``shape`` like ``like``."""
     if torch.is_tensor(start):
-        if tuple(start.shape) != tuple(shape) and tuple(start.shape) != tuple(shape[1:]):
+        if tuple(start.shape) not in (tuple(shape), tuple(shape[1:]), (1, *shape[1:])):
             raise ValueError(f"{name}: start tensor has shape {tuple(start.shape)}, expected {tuple(shape)}")
         if not torch.isfinite(start).all():
             raise ValueError(f"{name}: start tensor contains NaN or Inf")
