@@ -16,8 +16,8 @@ import torch
 
 import invdiff
 import operators
-from invdiff.cli import _free_path          # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.data import mnist
+from invdiff.io import free_path  # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.samplers import POSTERIOR, samplers_that_accept
 from invdiff.suites import mnist_tasks
 from invdiff.viz import comparison_figure
@@ -62,6 +62,6 @@ for name, xh, steps, nfe, sec in rows:
     captions[(a.task, name)] = f"\n{ps:.1f} dB"
     print(f"{name:<12}{steps:>6}{nfe:>6}{ps:>8.2f}{ss:>7.3f}{sec:>9.2f}")
 cols = [("truth", x)] + [(name, xh) for name, xh, *_ in rows]
-png = comparison_figure([(a.task, cols)], _free_path(a.out_dir / "compare_samplers.png"),
+png = comparison_figure([(a.task, cols)], free_path(a.out_dir / "compare_samplers.png"),
                         n_show=a.n, captions=captions)
 print(f"\nwrote {png} in {time.perf_counter() - t_start:.1f} s")

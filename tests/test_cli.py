@@ -35,10 +35,10 @@ def test_demo_fast_writes_figure(tmp_path):
 
 @needs_mnist
 def test_demo_never_overwrites(tmp_path):
-    from invdiff.cli import _free_path
+    from invdiff.io import free_path
     p = tmp_path / "demo.png"
     p.write_bytes(b"user file")
-    q = _free_path(p)
+    q = free_path(p)
     assert q != p and p.read_bytes() == b"user file"
 
 
