@@ -84,7 +84,7 @@ def test_killed_run_redoes_only_the_lost_row(setup):
     rows = bench.read_rows(out)
     assert len(rows) == 4
     redone = rows[-1]
-    assert bench._key(redone) == bench._key(lost)
+    assert bench.row_key(redone) == bench.row_key(lost)
     assert redone["psnr"] == pytest.approx(lost["psnr"])  # the same result again
     assert calls[lost["method"]] == before[lost["method"]] + 1
     other = ({"ddnm", "pinv"} - {lost["method"]}).pop()

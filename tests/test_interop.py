@@ -10,8 +10,9 @@ import torch
 dinv = pytest.importorskip("deepinv")
 
 import operators  # noqa: E402
-from invdiff.interop.deepinv import (  # noqa: E402
-    DeepinvDenoiserPrior, PriorDenoiser, operator_to_physics, physics_to_operator, run_deepinv)
+from invdiff.bench.peers import run_deepinv  # noqa: E402
+from invdiff.interop.denoiser import DeepinvDenoiserPrior, PriorDenoiser  # noqa: E402
+from invdiff.interop.physics import operator_to_physics, physics_to_operator  # noqa: E402
 from invdiff.prior import GaussianMixturePrior  # noqa: E402
 from operators import linalg  # noqa: E402
 
