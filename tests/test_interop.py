@@ -294,3 +294,14 @@ def test_deepinv_ddrm_matches_ours_sr2_mnist():
 @pytest.mark.slow
 def test_deepinv_ddrm_matches_ours_inpainting_mnist():
     _ddrm_interop("inpaint_random", seeds=range(6), batched=False)  # per-sample masks
+
+
+def test_deepinv_module_keeps_its_names():
+    """``invdiff.interop.deepinv`` re-exports the adapters and (on use) the peer runner."""
+    from invdiff.bench import peers
+    from invdiff.interop import deepinv as shim
+
+    assert shim.PriorDenoiser is PriorDenoiser and shim.physics_to_operator is physics_to_operator
+    assert shim.run_deepinv is peers.run_deepinv and shim.DEFAULT_STEPS is peers.DEFAULT_STEPS
+    with pytest.raises(AttributeError):
+        _ = shim.no_such_name
