@@ -16,7 +16,7 @@ import torch
 from invdiff.data import mnist
 from invdiff.denoise_eval import gaussian_smoothing_psnr, linear_mmse_psnr, tweedie_psnr
 from invdiff.io import safe_load
-from invdiff.load import _resolve, load_prior
+from invdiff.load import load_prior, resolve_weights
 from invdiff.samplers import ddim
 from invdiff.viz import loss_curve, save_grid
 
@@ -31,7 +31,7 @@ def main():
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     prior = load_prior(a.prior)
-    ck = safe_load(_resolve(a.prior))
+    ck = safe_load(resolve_weights(a.prior))
     extra = ck.get("extra", {})
     n_params = sum(p.numel() for p in prior.net.parameters())
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 
 import operators
+from invdiff.bench.peers import run_deepinv
+from invdiff.bench.suites import mnist_tasks
 from invdiff.data import mnist
-from invdiff.interop.deepinv import run_deepinv
 from invdiff.load import load_prior
 from invdiff.samplers import POSTERIOR
-from invdiff.suites import mnist_tasks
 
 GRAD = {"dps", "pigdm", "deepinv-dps"}  # samplers that backpropagate through the network
 TASKS = ("gaussian_blur", "inpaint_random")

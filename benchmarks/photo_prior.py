@@ -20,7 +20,7 @@ import torch
 from invdiff import data
 from invdiff.denoise_eval import noisy, tv_psnr, tweedie_psnr, wavelet_psnr
 from invdiff.io import safe_load
-from invdiff.load import _resolve, load_prior
+from invdiff.load import load_prior, resolve_weights
 from invdiff.samplers import ddim
 from invdiff.viz import loss_curve, save_grid
 
@@ -36,7 +36,7 @@ def main():
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     prior = load_prior(a.prior)
-    extra = safe_load(_resolve(a.prior)).get("extra", {})
+    extra = safe_load(resolve_weights(a.prior)).get("extra", {})
     n_params = sum(p.numel() for p in prior.net.parameters())
     if extra.get("log") is not None and len(extra["log"]):
         loss_curve(extra["log"], out / "photo_prior_loss.png")

@@ -15,7 +15,7 @@ PY=${PY:-python}
 N_IMAGES=${N_IMAGES:-} NFE=${NFE:-} METHODS=${METHODS:-} TASKS=${TASKS:-} PRIOR=${PRIOR:-} OUT=$OUT "$PY" - <<'PYEOF'
 import os
 from invdiff import bench
-from invdiff.suites import get_suite
+from invdiff.bench.suites import get_suite
 
 env = lambda k: os.environ.get(k) or None
 split = lambda k: env(k).split() if env(k) else None

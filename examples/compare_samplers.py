@@ -1,7 +1,7 @@
 """Compare every posterior sampler that applies to one task at a matched number of network calls.
 
 Task: held-out digits under the mnist suite's Gaussian blur (9×9, std 1.0, σ_y = 0.05 on
-[-1, 1]), with the suite's per-task hyperparameters (invdiff/suites.py).  Every sampler
+[-1, 1]), with the suite's per-task hyperparameters (invdiff/bench/suites.py).  Every sampler
 whose operator needs are met gets the same budget of NFE network evaluations (DAPS spends
 ``ode_steps`` of them per noise level).  Prints PSNR / SSIM / NFE / seconds; saves a figure.
 
@@ -16,10 +16,10 @@ import torch
 
 import invdiff
 import operators
-from invdiff.cli import _free_path          # "name.png" if free, else "name-1.png", … (never overwrites)
+from invdiff.bench.suites import mnist_tasks
 from invdiff.data import mnist
+from invdiff.io import free_path  # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.samplers import POSTERIOR, samplers_that_accept
-from invdiff.suites import mnist_tasks
 from invdiff.viz import comparison_figure
 
 TASKS = {t.name: t for t in mnist_tasks(sigma_y=0.05)}    # operator, parameters, σ_y, sampler keywords
@@ -62,6 +62,6 @@ for name, xh, steps, nfe, sec in rows:
     captions[(a.task, name)] = f"\n{ps:.1f} dB"
     print(f"{name:<12}{steps:>6}{nfe:>6}{ps:>8.2f}{ss:>7.3f}{sec:>9.2f}")
 cols = [("truth", x)] + [(name, xh) for name, xh, *_ in rows]
-png = comparison_figure([(a.task, cols)], _free_path(a.out_dir / "compare_samplers.png"),
+png = comparison_figure([(a.task, cols)], free_path(a.out_dir / "compare_samplers.png"),
                         n_show=a.n, captions=captions)
 print(f"\nwrote {png} in {time.perf_counter() - t_start:.1f} s")

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 import invdiff
 import operators
-from invdiff.cli import _free_path          # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.data import mnist
+from invdiff.io import free_path  # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.samplers import samplers_that_accept
 from invdiff.viz import comparison_figure
 
@@ -81,6 +81,6 @@ for name, xh, nfe, sec in rows:
     captions[("custom op", name)] = f"\n{ps:.1f} dB"
     print(f"{name:<10}{ps:>7.2f}{ss:>7.3f}{nfe:>6d}{sec:>9.1f}")
 cols = [("truth", x), ("y (28×14)", y)] + [(name, xh) for name, xh, _, _ in rows]
-png = comparison_figure([("custom op", cols)], _free_path(a.out_dir / "custom_operator.png"),
+png = comparison_figure([("custom op", cols)], free_path(a.out_dir / "custom_operator.png"),
                         n_show=a.n, captions=captions)
 print(f"\nwrote {png} in {time.perf_counter() - t_start:.1f} s")

@@ -15,8 +15,8 @@ import torch
 
 import invdiff
 import operators
-from invdiff.cli import _free_path          # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.data import PHOTO_TEST, photo
+from invdiff.io import free_path  # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.viz import comparison_figure
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,5 +56,5 @@ for name, xh, nfe, sec in rows:
     captions[("photo", name)] = f"\n{ps:.1f} dB"
     print(f"{name:<12}{ps:>7.2f}{ss:>7.3f}{nfe:>5d}{sec:>9.1f}")
 png = comparison_figure([("photo", [("truth", x)] + [(n, xh) for n, xh, _, _ in rows])],
-                        _free_path(a.out_dir / "deblur_photo.png"), n_show=1, captions=captions)
+                        free_path(a.out_dir / "deblur_photo.png"), n_show=1, captions=captions)
 print(f"\nwrote {png} in {time.perf_counter() - t_start:.1f} s")

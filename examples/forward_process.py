@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 import invdiff
-from invdiff.cli import _free_path          # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.data import mnist
+from invdiff.io import free_path  # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.samplers import ddim
 from invdiff.viz import to_display
 
@@ -58,7 +58,7 @@ for ax, s in zip(axes, sigmas):
     ax.set_title(f"σ = {s:.3g}", fontsize=8)
     ax.axis("off")
 fig.tight_layout()
-png = _free_path(a.out_dir / "forward_process.png")
+png = free_path(a.out_dir / "forward_process.png")
 fig.savefig(png, dpi=110)
 plt.close(fig)
 
@@ -84,7 +84,7 @@ for s in np.geomspace(0.01, prior.sigma_max, 30):       # forward: one digit, re
 for s, xs, x0_hat in frames_rev:                         # reverse: top x_σ, bottom x̂0(x_σ)
     frames.append(np.concatenate([tile(xs), tile(x0_hat)], axis=0))
 frames += [frames[-1]] * 10                              # hold the last frame
-gif = _free_path(a.out_dir / "forward_process.gif")
+gif = free_path(a.out_dir / "forward_process.gif")
 imgs = [Image.fromarray(f) for f in frames]
 imgs[0].save(gif, save_all=True, append_images=imgs[1:], duration=80, loop=0)
 print(f"wrote {png} and {gif} ({len(frames)} frames) in {time.perf_counter() - t0:.1f} s")

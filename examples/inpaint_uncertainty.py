@@ -19,8 +19,8 @@ import torch
 
 import invdiff
 import operators
-from invdiff.cli import _free_path          # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.data import mnist
+from invdiff.io import free_path  # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.viz import to_display
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -80,6 +80,6 @@ for i in range(a.n):
         ax.set_title(title if i == 0 else "", fontsize=9)
         ax.axis("off")
 fig.tight_layout()
-png = _free_path(a.out_dir / "inpaint_uncertainty.png")
+png = free_path(a.out_dir / "inpaint_uncertainty.png")
 fig.savefig(png, dpi=110)
 print(f"wrote {png} in {time.perf_counter() - t0:.1f} s")

@@ -18,8 +18,8 @@ import torch
 
 import invdiff
 import operators
-from invdiff.cli import _free_path          # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.data import mnist
+from invdiff.io import free_path  # "name.png" if free, else "name-1.png", … (never overwrites)
 from invdiff.viz import to_display
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -81,6 +81,6 @@ ax.set_aspect("equal")
 ax.set_title(f"exact vs Monte Carlo: max diff {float(diff.max()):.3f}", fontsize=9)
 ax.legend(fontsize=6, loc="lower left")
 fig.tight_layout()
-png = _free_path(a.out_dir / "tweedie.png")
+png = free_path(a.out_dir / "tweedie.png")
 fig.savefig(png, dpi=110)
 print(f"wrote {png} in {time.perf_counter() - t0:.1f} s")

@@ -23,7 +23,7 @@ _LAZY = {
 }
 __all__ = sorted(_LAZY)
 # submodules reachable as attributes after a bare ``import invdiff`` (imported on first use)
-_SUBMODULES = ("samplers", "nets", "interop", "data", "bench", "suites", "metrics", "viz",
+_SUBMODULES = ("samplers", "nets", "interop", "data", "bench", "metrics", "viz",
                "prior", "schedule", "load", "io", "train", "api", "exact", "rng", "baselines", "demo")
 
 

@@ -11,13 +11,9 @@ TASKS = ("gaussian_blur", "motion_blur", "uniform_blur", "inpaint_box", "inpaint
 
 
 def _free_path(path: Path) -> Path:
-    """``path`` if free, else path-1, path-2 … (never overwrite a file the user has)."""
-    if not path.exists():
-        return path
-    i = 1
-    while (p := path.with_name(f"{path.stem}-{i}{path.suffix}")).exists():
-        i += 1
-    return p
+    from .io import free_path  # imported on use: the CLI starts without torch
+
+    return free_path(path)
 
 
 def _device(name: str | None):

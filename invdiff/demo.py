@@ -42,11 +42,12 @@ def shown_measurement(op, y):
 def run_demo(out: Path, n: int = 8, seed: int = 0, device=None, fast: bool = False, prior="mnist",
              photo: bool = True) -> dict:
     import operators
+
+    from .api import solve
+    from .bench.suites import mnist_tasks
     from .data import mnist
     from .load import load_prior
     from .metrics import psnr, ssim
-    from .api import solve
-    from .suites import mnist_tasks
     from .baselines import BASELINES
     from .viz import comparison_figure
 
@@ -97,11 +98,12 @@ def run_demo(out: Path, n: int = 8, seed: int = 0, device=None, fast: bool = Fal
 def _photo_part(device, seed: int, fast: bool):
     """Restore one held-out photo with the photo prior: mean and std of PHOTO_SAMPLES draws per task."""
     import operators
+
     from .api import posterior_stats
+    from .bench.suites import photo_tasks
     from .data import photo
     from .load import load_prior
     from .metrics import psnr, ssim
-    from .suites import photo_tasks
 
     prior = load_prior("photo", device=device)
     size = PHOTO_SIZE // 2 if fast else PHOTO_SIZE

@@ -40,6 +40,17 @@ def atomic_save(obj, path: str | Path) -> Path:
     return path
 
 
+def free_path(path: str | Path) -> Path:
+    """``path`` if free, else path-1, path-2 … (never overwrite a file the user has)."""
+    path = Path(path)
+    if not path.exists():
+        return path
+    i = 1
+    while (p := path.with_name(f"{path.stem}-{i}{path.suffix}")).exists():
+        i += 1
+    return p
+
+
 def _unsafe_detail(msg: str) -> str:
     """The line of torch's refusal that names the forbidden global (ANSI codes stripped)."""
     import re
@@ -130,6 +141,20 @@ def read_image(path: str | Path, channels: int | None = None) -> Tensor:
     if channels == 3 and img.shape[-1] == 1:
         img = np.repeat(img, 3, -1)
     return torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32))[None] * 2 - 1
+
+
+def read_images(folder: str | Path, n: int | None = None, size: int = 256, channels: int = 3) -> Tensor:
+    """The first ``n`` PNG/JPEG files of ``folder`` (sorted by name: FFHQ 00000…) as (n, C, size, size)
+    in [-1, 1]; other sizes are resized (bicubic, antialiased)."""
+    import torch.nn.functional as F
+
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})[:n]
+    if not files:
+        raise FileNotFoundError(f"no PNG/JPEG images in {folder}")
+    xs = [read_image(f, channels=channels) for f in files]
+    xs = [x if x.shape[-2:] == (size, size) else F.interpolate(x, size=(size, size), mode="bicubic", antialias=True)
+          for x in xs]
+    return torch.cat(xs).clamp(-1, 1)
 
 
 def write_image(path: str | Path, x: Tensor, overwrite: bool = False) -> Path:

@@ -45,7 +45,8 @@ def shipped_path(name: str) -> Path:
     return p
 
 
-def _resolve(path_or_name) -> Path:
+def resolve_weights(path_or_name) -> Path:
+    """The checkpoint file of a shipped name (``"mnist"``, ``"photo"``) or a path; ``FileNotFoundError`` if absent."""
     if isinstance(path_or_name, str) and path_or_name in SHIPPED and not Path(path_or_name).exists():
         return shipped_path(path_or_name)
     p = Path(path_or_name).expanduser()
@@ -120,7 +121,7 @@ def load_prior(path_or_name, device=None) -> EpsPrior:
     an uninstalled shipped model, and :class:`invdiff.io.CheckpointError` for files
     that hold pickled code, are truncated/corrupt, or are in no supported layout.
     """
-    path = _resolve(path_or_name)
+    path = resolve_weights(path_or_name)
     ck = safe_load(path, map_location="cpu")
     if ck.get("format") == FORMAT:
         return _ours(ck, path, device)

@@ -35,10 +35,10 @@ def test_demo_fast_writes_figure(tmp_path):
 
 @needs_mnist
 def test_demo_never_overwrites(tmp_path):
-    from invdiff.cli import _free_path
+    from invdiff.io import free_path
     p = tmp_path / "demo.png"
     p.write_bytes(b"user file")
-    q = _free_path(p)
+    q = free_path(p)
     assert q != p and p.read_bytes() == b"user file"
 
 
@@ -66,3 +66,22 @@ def test_restore_missing_image_is_clear_error(tmp_path, capsys):
                str(tmp_path / "nope.pt")])
     assert rc == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_python_m_invdiff_bench_and_report(tmp_path):
+    """``python -m invdiff bench`` (baselines only: no prior needed) and ``python -m invdiff.bench.report``."""
+    import json
+
+    out = tmp_path / "b"
+    r = subprocess.run([sys.executable, "-m", "invdiff", "bench", "smoke", "--methods", "pinv", "biharmonic",
+                        "--out", str(out), "--device", "cpu"], capture_output=True, text=True, timeout=600, check=False)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted({(x["task"], x["method"]) for x in rows}) == [("gaussian_blur", "pinv"), ("inpaint_box", "biharmonic"),
+                                                               ("inpaint_box", "pinv")]
+    assert len(rows) == 6 and all(x["status"] == "ok" and x["psnr"] is not None for x in rows)
+    r = subprocess.run([sys.executable, "-m", "invdiff.bench.report", str(out / "results.jsonl")],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    best = {ln.split(" | ")[0].strip("| "): ln.split(" | ")[3] for ln in r.stdout.splitlines()[2:4]}
+    assert best["inpaint_box"].startswith("biharmonic ") and best["gaussian_blur"].startswith("pinv ")

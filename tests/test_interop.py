@@ -10,8 +10,9 @@ import torch
 dinv = pytest.importorskip("deepinv")
 
 import operators  # noqa: E402
-from invdiff.interop.deepinv import (  # noqa: E402
-    DeepinvDenoiserPrior, PriorDenoiser, operator_to_physics, physics_to_operator, run_deepinv)
+from invdiff.bench.peers import run_deepinv  # noqa: E402
+from invdiff.interop.denoiser import DeepinvDenoiserPrior, PriorDenoiser  # noqa: E402
+from invdiff.interop.physics import operator_to_physics, physics_to_operator  # noqa: E402
 from invdiff.prior import GaussianMixturePrior  # noqa: E402
 from operators import linalg  # noqa: E402
 
@@ -293,3 +294,14 @@ def test_deepinv_ddrm_matches_ours_sr2_mnist():
 @pytest.mark.slow
 def test_deepinv_ddrm_matches_ours_inpainting_mnist():
     _ddrm_interop("inpaint_random", seeds=range(6), batched=False)  # per-sample masks
+
+
+def test_deepinv_module_keeps_its_names():
+    """``invdiff.interop.deepinv`` re-exports the adapters and (on use) the peer runner."""
+    from invdiff.bench import peers
+    from invdiff.interop import deepinv as shim
+
+    assert shim.PriorDenoiser is PriorDenoiser and shim.physics_to_operator is physics_to_operator
+    assert shim.run_deepinv is peers.run_deepinv and shim.DEFAULT_STEPS is peers.DEFAULT_STEPS
+    with pytest.raises(AttributeError):
+        _ = shim.no_such_name

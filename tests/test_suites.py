@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import operators
-from invdiff.suites import ffhq_tasks, get_suite, photo_tasks
+from invdiff.bench.suites import ffhq_tasks, get_suite, photo_tasks
 
 
 def test_photo_tasks_at_256_are_the_dps_protocol():

@@ -1,7 +1,8 @@
 """Loader for ADM / guided-diffusion checkpoints (Dhariwal & Nichol 2021; Choi et al. 2021).
 
 The networks are built with deepinv's port of the architecture,
-:class:`deepinv.models.DiffUNet` (``pretrained=None``: nothing is downloaded),
+:class:`deepinv.models.DiffUNet` (:func:`invdiff.interop.diffunet.build_diffunet`,
+``pretrained=None``: nothing is downloaded),
 and the weights come from a local file read with ``weights_only=True``.  Two
 variants are known (REFERENCES.md):
 
@@ -22,6 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..interop.diffunet import BUFFERS as _BUFFERS
+from ..interop.diffunet import build_diffunet, restore_buffers
+
+__all__ = ["ADMNet", "adm_variant", "build_diffunet", "is_adm_state_dict", "load_adm", "strip_prefix"]
+
 # key -> what it tells; first two identify the layout
 ADM_KEYS = ("input_blocks.0.0.weight", "out.2.weight", "time_embed.0.weight")
 VARIANTS = {
@@ -31,7 +37,6 @@ VARIANTS = {
                      description="ImageNet 256 unconditional: 256 ch, 2 res blocks, attention at 32/16/8, "
                                  "learned sigma"),
 }
-_BUFFERS = ("sqrt_1m_alphas_cumprod", "sqrt_alphas_cumprod")  # deepinv's own buffers, not ADM weights
 _PREFIXES = ("module.", "model.")
 
 
@@ -83,16 +88,6 @@ def adm_variant(state_dict: dict) -> dict:
     return {"variant": name, "in_channels": cin, "out_channels": cout, "large_model": v["large_model"]}
 
 
-def build_diffunet(in_channels: int = 3, out_channels: int = 6, large_model: bool = False, device="meta"):
-    """An un-initialised (meta) or randomly initialised deepinv ``DiffUNet``; never downloads."""
-    from deepinv.models import DiffUNet
-
-    with torch.device(device):
-        # DiffUNet turns out_channels=3 into 6 (learned variance); other counts are kept
-        return DiffUNet(in_channels=in_channels, out_channels=3 if out_channels == 6 else out_channels,
-                        large_model=large_model, pretrained=None)
-
-
 class ADMNet(nn.Module):
     """``net(x_t, t) -> (B, 2C, H, W)``: ε and the learned-variance channels of an ADM UNet.
 
@@ -137,8 +132,7 @@ def load_adm(state_dict: dict, device=None) -> tuple[ADMNet, dict]:
             f"{len(bad)} shape mismatches {bad[:5]}")
     unet.load_state_dict(weights, strict=False, assign=True)
     # deepinv's denoising buffers are not in ADM files: recompute them (used only by forward_denoise)
-    s1m, sa = unet.get_alpha_prod()[-2:]
-    unet.sqrt_1m_alphas_cumprod, unet.sqrt_alphas_cumprod = s1m, sa
+    restore_buffers(unet)
     net = ADMNet(unet).eval().requires_grad_(False)
     if device is not None:
         net.to(device)

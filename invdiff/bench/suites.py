@@ -1,6 +1,6 @@
 """Benchmark suites for :func:`invdiff.bench.run_suite`: ``mnist``, ``photo``/``photo256``, ``ffhq256``, ``smoke``.
 
-``get_suite(name, **kw)`` returns a :class:`invdiff.bench.Suite`.
+``get_suite(name, **kw)`` returns a :class:`invdiff.bench.spec.Suite`.
 
 mnist — the 500 held-out digits (``invdiff.data.mnist("test")``), 28×28, σ_y = 0.05
 on [-1, 1], the shipped prior ``load_prior("mnist")``; tasks are the DPS protocol
@@ -28,8 +28,8 @@ checkpoint (``ffhq_10m.pt``), σ_y = 0.05 on [-1, 1]; SR×4 bicubic, 128×128 bo
 (margin 16), 70 % random inpainting, Gaussian blur 61×61 std 3.0, motion blur 61×61
 intensity 0.5.  Pass ``images=`` (a folder) and ``checkpoint=``; without them a
 shape-level smoke version runs on 2 shipped photos with a random network of ADM's
-input/output shape (3 → 6 channels; ``net="adm"`` builds the real ADM architecture,
-randomly initialised) at NFE 2.
+input/output shape (3 → 6 channels; ``net="adm"`` builds the real ADM architecture),
+randomly initialised from a seeded generator, at NFE 2.
 
 photo / photo256 — the 4 held-out shipped photos (``invdiff.data.PHOTO_TEST``) at 128² / 256²
 gray with the shipped photo prior; the DPS protocol scaled to the image size (box 128·f with
@@ -39,9 +39,10 @@ on 4 train photos.
 
 smoke — 2 test digits, box inpainting and Gaussian blur, every sampler at NFE 10 (suite.nfe).
 """
+
 from __future__ import annotations
 
-from .bench import Method, Suite, Task
+from .spec import Method, Suite, Task
 
 SIGMA_Y = 0.05
 MATCHED_NFE = (20, 100)
@@ -50,33 +51,37 @@ MATCHED_NFE = (20, 100)
 def _kw(kind: str, box: bool = False, motion: bool = False) -> dict:
     """Per-task sampler keywords of the reference implementations."""
     inpaint = kind == "inpaint"
-    return {"dps": {"zeta": 0.5 if inpaint else 0.3, "zeta_scaling": "sqrt"},
-            "diffpir": {"zeta": 1.0 if inpaint else 0.1},
-            "daps": {"lr": 5e-5 if (box or motion) else 1e-4}}
+    return {
+        "dps": {"zeta": 0.5 if inpaint else 0.3, "zeta_scaling": "sqrt"},
+        "diffpir": {"zeta": 1.0 if inpaint else 0.1},
+        "daps": {"lr": 5e-5 if (box or motion) else 1e-4},
+    }
+
+
+def _task(name: str, operator: str, kind: str, sigma_y: float, params=None, **flags) -> Task:
+    """A task with the reference implementations' sampler keywords for its kind (``flags``: box, motion)."""
+    return Task(name, operator, sigma_y, kind, dict(params or {}), method_kw=_kw(kind, **flags))
 
 
 def mnist_tasks(sigma_y: float = SIGMA_Y) -> list[Task]:
     return [
-        Task("inpaint_box", "inpaint_box", sigma_y, "inpaint", {"size": 14, "margin": 2}, method_kw=_kw("inpaint", box=True)),
-        Task("inpaint_random", "inpaint_random", sigma_y, "inpaint", {"fraction": 0.7}, method_kw=_kw("inpaint")),
-        Task("gaussian_blur", "gaussian_blur", sigma_y, "blur", {"size": 9, "std": 1.0}, method_kw=_kw("blur")),
-        Task("motion_blur", "motion_blur", sigma_y, "blur", {"size": 7, "intensity": 0.5},
-             method_kw=_kw("blur", motion=True)),
-        Task("sr2", "sr_bicubic", sigma_y, "sr", {"factor": 2}, method_kw=_kw("sr")),
-        Task("sr4", "sr_bicubic", sigma_y, "sr", {"factor": 4}, method_kw=_kw("sr")),
-        Task("denoise", "denoise", sigma_y, "denoise", method_kw=_kw("denoise")),
+        _task("inpaint_box", "inpaint_box", "inpaint", sigma_y, {"size": 14, "margin": 2}, box=True),
+        _task("inpaint_random", "inpaint_random", "inpaint", sigma_y, {"fraction": 0.7}),
+        _task("gaussian_blur", "gaussian_blur", "blur", sigma_y, {"size": 9, "std": 1.0}),
+        _task("motion_blur", "motion_blur", "blur", sigma_y, {"size": 7, "intensity": 0.5}, motion=True),
+        _task("sr2", "sr_bicubic", "sr", sigma_y, {"factor": 2}),
+        _task("sr4", "sr_bicubic", "sr", sigma_y, {"factor": 4}),
+        _task("denoise", "denoise", "denoise", sigma_y),
     ]
 
 
 def ffhq_tasks(sigma_y: float = SIGMA_Y) -> list[Task]:
     return [
-        Task("sr4", "sr_bicubic", sigma_y, "sr", {"factor": 4}, method_kw=_kw("sr")),
-        Task("inpaint_box", "inpaint_box", sigma_y, "inpaint", {"size": 128, "margin": 16},
-             method_kw=_kw("inpaint", box=True)),
-        Task("inpaint_random", "inpaint_random", sigma_y, "inpaint", {"fraction": 0.7}, method_kw=_kw("inpaint")),
-        Task("gaussian_blur", "gaussian_blur", sigma_y, "blur", {"size": 61, "std": 3.0}, method_kw=_kw("blur")),
-        Task("motion_blur", "motion_blur", sigma_y, "blur", {"size": 61, "intensity": 0.5},
-             method_kw=_kw("blur", motion=True)),
+        _task("sr4", "sr_bicubic", "sr", sigma_y, {"factor": 4}),
+        _task("inpaint_box", "inpaint_box", "inpaint", sigma_y, {"size": 128, "margin": 16}, box=True),
+        _task("inpaint_random", "inpaint_random", "inpaint", sigma_y, {"fraction": 0.7}),
+        _task("gaussian_blur", "gaussian_blur", "blur", sigma_y, {"size": 61, "std": 3.0}),
+        _task("motion_blur", "motion_blur", "blur", sigma_y, {"size": 61, "intensity": 0.5}, motion=True),
     ]
 
 
@@ -85,7 +90,9 @@ PEERS = ("dps", "diffpir", "ddrm")
 BASELINES = ("pinv", "wiener", "biharmonic", "bicubic", "tv_denoise")
 
 
-def methods(matched=MATCHED_NFE, peers: bool = True, baselines: bool = True, only_matched: bool = False) -> list[Method]:
+def methods(
+    matched=MATCHED_NFE, peers: bool = True, baselines: bool = True, only_matched: bool = False
+) -> list[Method]:
     """Our samplers (default NFE + ``matched``), deepinv peers, classical baselines.
 
     ``only_matched``: run the samplers at the ``matched`` NFEs only (pass ``nfe=`` to
@@ -103,13 +110,19 @@ def mnist(prior=None) -> Suite:
     from invdiff.data import mnist as digits
     from invdiff.load import load_prior
 
-    return Suite("mnist", (1, 28, 28), mnist_tasks(), methods(),
-                 images=lambda: digits("test"),
-                 prior=lambda: prior if prior is not None else load_prior("mnist"),
-                 train_images=lambda: digits("train")[:16],
-                 seeds=(0,), batch_size=50,
-                 notes="MNIST 500 held-out digits, 28×28; DPS protocol scaled to 28 px (invdiff/suites.py); "
-                       "σ_y = 0.05 on [-1, 1] for every task.")
+    return Suite(
+        "mnist",
+        (1, 28, 28),
+        mnist_tasks(),
+        methods(),
+        images=lambda: digits("test"),
+        prior=lambda: prior if prior is not None else load_prior("mnist"),
+        train_images=lambda: digits("train")[:16],
+        seeds=(0,),
+        batch_size=50,
+        notes="MNIST 500 held-out digits, 28×28; DPS protocol scaled to 28 px (invdiff/bench/suites.py); "
+        "σ_y = 0.05 on [-1, 1] for every task.",
+    )
 
 
 def smoke(prior=None) -> Suite:
@@ -124,22 +137,19 @@ def smoke(prior=None) -> Suite:
     return s
 
 
-def _first_images(folder, n: int):
-    """The first ``n`` PNG/JPEG files of ``folder`` (sorted by name: FFHQ 00000…) as (n, 3, 256, 256)."""
-    from pathlib import Path
-
+def _randomize_(net, seed: int = 0):
+    """Redraw ``net``'s weights from a generator seeded with ``seed`` (no global RNG): each parameter that
+    is not constant gets U(±1/√fan_in), fan_in = elements per output unit (per element for 1-D ones);
+    constant ones (norm scales, zero-initialised layers) are kept."""
     import torch
-    import torch.nn.functional as F
 
-    from invdiff.io import read_image
-
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})[:n]
-    if not files:
-        raise FileNotFoundError(f"no PNG/JPEG images in {folder}")
-    xs = [read_image(f, channels=3) for f in files]
-    xs = [x if x.shape[-2:] == (256, 256) else F.interpolate(x, size=(256, 256), mode="bicubic", antialias=True)
-          for x in xs]
-    return torch.cat(xs).clamp(-1, 1)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.numel() > 1 and bool((p != p.flatten()[0]).any()):
+                b = (p[0].numel() if p.ndim > 1 else p.numel()) ** -0.5
+                p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-b, b, generator=g))
+    return net
 
 
 def _random_adm_prior(net: str = "small"):
@@ -148,16 +158,20 @@ def _random_adm_prior(net: str = "small"):
 
     from invdiff.prior import EpsPrior
 
-    torch.manual_seed(0)
-    if net == "adm":
-        from invdiff.nets.adm import ADMNet, build_diffunet
+    with torch.random.fork_rng():  # the default initialisation's draws leave the caller's RNG as it was
+        if net == "adm":
+            from invdiff.nets.adm import ADMNet, build_diffunet
 
-        model = ADMNet(build_diffunet(3, 6, large_model=False, device="cpu")).eval().requires_grad_(False)
-    else:
-        from invdiff.nets.unet import UNet, UNetConfig
+            model = ADMNet(build_diffunet(3, 6, large_model=False, device="cpu"))
+        else:
+            from invdiff.nets.unet import UNet, UNetConfig
 
-        model = UNet(UNetConfig(in_channels=3, out_channels=6, channels=8, multipliers=(1, 2, 2, 2),
-                                attention_levels=(), groups=4)).eval().requires_grad_(False)
+            model = UNet(
+                UNetConfig(
+                    in_channels=3, out_channels=6, channels=8, multipliers=(1, 2, 2, 2), attention_levels=(), groups=4
+                )
+            )
+    model = _randomize_(model, seed=0).eval().requires_grad_(False)
     return EpsPrior(model, "linear", image_shape=(3, 256, 256), name=f"random-{net}")
 
 
@@ -169,39 +183,57 @@ def ffhq256(images=None, checkpoint=None, n_images: int = 1000, net: str = "smal
     if (images is None) != (checkpoint is None):
         raise ValueError("ffhq256 needs both images= (a folder) and checkpoint= (an ADM file), or neither (smoke)")
     if images is not None:
+        from invdiff.io import read_images
         from invdiff.load import load_prior
 
-        return Suite("ffhq256", (3, 256, 256), ffhq_tasks(), methods(),
-                     images=lambda: _first_images(images, n_images),
-                     prior=lambda: load_prior(checkpoint), seeds=(0,), batch_size=10,
-                     notes=f"FFHQ 256, DPS protocol; images {images}, checkpoint {checkpoint}; σ_y = 0.05 on [-1, 1]. "
-                           "Classical baselines use their documented default weights (no training images).")
+        return Suite(
+            "ffhq256",
+            (3, 256, 256),
+            ffhq_tasks(),
+            methods(),
+            images=lambda: read_images(images, n_images),
+            prior=lambda: load_prior(checkpoint),
+            seeds=(0,),
+            batch_size=10,
+            notes=f"FFHQ 256, DPS protocol; images {images}, checkpoint {checkpoint}; σ_y = 0.05 on [-1, 1]. "
+            "Classical baselines use their documented default weights (no training images).",
+        )
     import torch
 
     def photos():
         return torch.cat([data.photo(n, 256, 3) for n in data.PHOTO_TEST[:2]])
 
-    return Suite("ffhq256-smoke", (3, 256, 256), ffhq_tasks(), methods(), images=photos,
-                 prior=lambda: _random_adm_prior(net), seeds=(0,), batch_size=2, n_show=2, nfe=(2,),
-                 notes="Shape-level smoke run of the FFHQ 256 protocol: 2 shipped photos, a random network of "
-                       "ADM's input/output shape; numbers are meaningless. Every sampler at NFE 2.")
+    return Suite(
+        "ffhq256-smoke",
+        (3, 256, 256),
+        ffhq_tasks(),
+        methods(),
+        images=photos,
+        prior=lambda: _random_adm_prior(net),
+        seeds=(0,),
+        batch_size=2,
+        n_show=2,
+        nfe=(2,),
+        notes="Shape-level smoke run of the FFHQ 256 protocol: 2 shipped photos, a random network of "
+        "ADM's input/output shape; numbers are meaningless. Every sampler at NFE 2.",
+    )
 
 
 def photo_tasks(size: int = 128, sigma_y: float = SIGMA_Y) -> list[Task]:
     """The DPS protocol (defined at 256²) scaled to ``size``: box 128·f (margin 16·f), Gaussian blur
     61·f std 3·f, motion blur 61·f, f = size/256 (odd kernel sizes)."""
     f = size / 256
-    k = 2 * int(round(61 * f / 2)) + 1
+    k = 2 * round(61 * f / 2) + 1
     return [
-        Task("inpaint_box", "inpaint_box", sigma_y, "inpaint", {"size": int(128 * f), "margin": int(16 * f)},
-             method_kw=_kw("inpaint", box=True)),
-        Task("inpaint_random", "inpaint_random", sigma_y, "inpaint", {"fraction": 0.7}, method_kw=_kw("inpaint")),
-        Task("gaussian_blur", "gaussian_blur", sigma_y, "blur", {"size": k, "std": 3.0 * f}, method_kw=_kw("blur")),
-        Task("motion_blur", "motion_blur", sigma_y, "blur", {"size": k, "intensity": 0.5},
-             method_kw=_kw("blur", motion=True)),
-        Task("sr2", "sr_bicubic", sigma_y, "sr", {"factor": 2}, method_kw=_kw("sr")),
-        Task("sr4", "sr_bicubic", sigma_y, "sr", {"factor": 4}, method_kw=_kw("sr")),
-        Task("denoise", "denoise", sigma_y, "denoise", method_kw=_kw("denoise")),
+        _task(
+            "inpaint_box", "inpaint_box", "inpaint", sigma_y, {"size": int(128 * f), "margin": int(16 * f)}, box=True
+        ),
+        _task("inpaint_random", "inpaint_random", "inpaint", sigma_y, {"fraction": 0.7}),
+        _task("gaussian_blur", "gaussian_blur", "blur", sigma_y, {"size": k, "std": 3.0 * f}),
+        _task("motion_blur", "motion_blur", "blur", sigma_y, {"size": k, "intensity": 0.5}, motion=True),
+        _task("sr2", "sr_bicubic", "sr", sigma_y, {"factor": 2}),
+        _task("sr4", "sr_bicubic", "sr", sigma_y, {"factor": 4}),
+        _task("denoise", "denoise", "denoise", sigma_y),
     ]
 
 
@@ -214,18 +246,27 @@ def photo(prior=None, size: int = 128) -> Suite:
     Every sampler and deepinv peer at NFE 50 (``PHOTO_NFE``; pass ``nfe=`` for more) — a CPU budget:
     one network evaluation at 128² takes ~0.2 s on one core.  Baseline weights are tuned on 4 train photos.
     """
-    from invdiff import data
     import torch
+
+    from invdiff import data
 
     if size % 4:
         raise ValueError(f"photo suite size must be divisible by 4 (×4 super-resolution), got {size}")
-    return Suite(f"photo{size}", (1, size, size), photo_tasks(size), methods(),
-                 images=lambda: torch.cat([data.photo(n, size) for n in data.PHOTO_TEST]),
-                 prior=lambda: prior if prior is not None else _load("photo"),
-                 train_images=lambda: torch.cat([data.photo(n, size) for n in data.PHOTO_TRAIN[:4]]),
-                 seeds=(0,), batch_size=4, n_show=4, nfe=PHOTO_NFE,
-                 notes=f"Held-out photos {', '.join(data.PHOTO_TEST)} at {size}² gray; DPS protocol scaled "
-                       f"to {size} px (invdiff/suites.py photo_tasks); σ_y = 0.05 on [-1, 1]; shipped photo prior.")
+    return Suite(
+        f"photo{size}",
+        (1, size, size),
+        photo_tasks(size),
+        methods(),
+        images=lambda: torch.cat([data.photo(n, size) for n in data.PHOTO_TEST]),
+        prior=lambda: prior if prior is not None else _load("photo"),
+        train_images=lambda: torch.cat([data.photo(n, size) for n in data.PHOTO_TRAIN[:4]]),
+        seeds=(0,),
+        batch_size=4,
+        n_show=4,
+        nfe=PHOTO_NFE,
+        notes=f"Held-out photos {', '.join(data.PHOTO_TEST)} at {size}² gray; DPS protocol scaled "
+        f"to {size} px (invdiff/bench/suites.py photo_tasks); σ_y = 0.05 on [-1, 1]; shipped photo prior.",
+    )
 
 
 def photo256(prior=None) -> Suite:

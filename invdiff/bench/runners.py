@@ -1,0 +1,217 @@
+"""How each kind of :class:`~invdiff.bench.spec.Method` runs: one runner class per kind.
+
+A runner is bound to one method for one run.  It says which grid points (target NFE →
+steps) and seeds the method runs at, on which tasks and operators, with which keywords,
+and runs it on an image :class:`Batch`.  :data:`invdiff.bench.run.RUNNERS` maps
+``Method.kind`` to the runner class; the deepinv peers' runner is in :mod:`invdiff.bench.peers`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from .spec import Method, Suite, Task
+
+__all__ = ["BaselineRunner", "Batch", "GridPoint", "Job", "Runner", "SamplerRunner", "nfe_points"]
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """A target NFE (the row's ``nfe_target``), the sampler steps giving it, and whether it is the default."""
+
+    target: int
+    steps: int
+    default: bool
+
+
+@dataclass
+class Batch:
+    """Images ``index`` of a task with their operator and measurement, shared by every method."""
+
+    task: Task
+    shape: tuple[int, int, int]
+    index: list[int]
+    x: Tensor
+    y: Tensor
+    op: object
+
+    @property
+    def offset(self) -> int:
+        return self.index[0]
+
+
+@dataclass
+class Job:
+    """One method at one grid point and seed: its keywords and the prior (None until one is needed)."""
+
+    point: GridPoint
+    seed: int
+    params: dict
+    prior: object | None = None
+
+
+def nfe_points(default: int, per_step: int, nfe=None, extra=()) -> list[GridPoint]:
+    """Grid points for targets ``nfe`` (or the default and ``extra``), ``per_step`` network calls per step."""
+    targets = list(nfe) if nfe is not None else [default, *extra]
+    out: dict[int, GridPoint] = {}
+    for t in map(int, targets):
+        out.setdefault(t, GridPoint(t, max(1, t // per_step), t == default))
+    return sorted(out.values(), key=lambda p: p.target)
+
+
+class Runner:
+    """The interface; subclasses override what differs for their kind."""
+
+    uses_prior = True  # False: the run never loads the suite's prior for this method
+
+    def __init__(self, method: Method):
+        self.method = method
+
+    def grid(self, nfe=None) -> list[GridPoint]:
+        """The grid points; ``nfe`` (target NFEs) replaces the method's own list."""
+        raise NotImplementedError
+
+    def seeds(self, seeds: list[int]) -> list[int]:
+        return list(seeds)
+
+    def in_grid(self, task: Task) -> bool:
+        """False: the method has no rows for ``task`` (not even skipped ones)."""
+        return True
+
+    def applicable(self, op) -> str | None:
+        """None if the method can run on ``op``; else why not (recorded in skipped rows)."""
+        return None
+
+    def params(self, task: Task, suite: Suite, device) -> tuple[dict, str | None]:
+        """The method's keywords on ``task`` and a note (None, or why a tuning step failed)."""
+        m = self.method
+        return {**m.kw, **task.method_kw.get(m.name, {})}, None
+
+    def __call__(self, batch: Batch, job: Job) -> Tensor:
+        """The reconstruction of ``batch`` ([-1, 1], unclamped)."""
+        raise NotImplementedError
+
+    def nfe_used(self, prior, n: int) -> float | None:
+        """Network evaluations per image, read after the call from the prior's counter."""
+        return getattr(prior, "nfe", None)
+
+
+def _nfe_per_step(fn, kw: dict) -> int:
+    """Network calls per sampler step: ``fn.nfe_per_step``, else ``ode_steps`` (DAPS), else 1."""
+    if hasattr(fn, "nfe_per_step"):
+        return int(fn.nfe_per_step)
+    p = inspect.signature(fn).parameters.get("ode_steps")
+    return int(kw.get("ode_steps", p.default)) if p is not None else 1
+
+
+class SamplerRunner(Runner):
+    """Our posterior samplers (``invdiff.samplers.POSTERIOR``) or ``Method.fn`` with their signature."""
+
+    def __init__(self, method: Method):
+        super().__init__(method)
+        if method.fn is not None:
+            self.fn = method.fn
+        else:
+            from ..samplers import POSTERIOR
+
+            if method.name not in POSTERIOR:
+                raise ValueError(f"unknown sampler {method.name!r}; choose from {sorted(POSTERIOR)} or pass fn=")
+            self.fn = POSTERIOR[method.name]
+
+    def grid(self, nfe=None) -> list[GridPoint]:
+        per = _nfe_per_step(self.fn, self.method.kw)
+        return nfe_points(int(getattr(self.fn, "default_steps", 100)) * per, per, nfe, self.method.nfe)
+
+    def applicable(self, op) -> str | None:
+        from operators import linalg
+
+        need = getattr(self.fn, "needs", "any")
+        return None if need in linalg.capabilities(op) else f"{self.method.name} needs the {need!r} capability"
+
+    def __call__(self, batch: Batch, job: Job) -> Tensor:
+        kw = dict(job.params)
+        if "offset" in inspect.signature(self.fn).parameters:
+            kw["offset"] = batch.offset
+        return self.fn(
+            job.prior,
+            batch.op,
+            batch.y,
+            sigma_y=batch.task.sigma_y,
+            steps=job.point.steps,
+            seed=job.seed,
+            x_shape=batch.shape,
+            **kw,
+        )
+
+
+class BaselineRunner(Runner):
+    """Classical baselines (``invdiff.baselines.BASELINES`` or ``Method.fn``): no network, one seed.
+
+    They run only on the task kinds they are made for (``baselines.FOR_KIND``), unless given as
+    ``fn``; a tunable weight (``fn.param``) is tuned per task on up to 16 training images.
+    """
+
+    uses_prior = False
+
+    def __init__(self, method: Method):
+        super().__init__(method)
+        from ..baselines import BASELINES
+
+        if method.fn is None and method.name not in BASELINES:
+            raise ValueError(f"unknown baseline {method.name!r}; choose from {sorted(BASELINES)} or pass fn=")
+        self.fn = method.fn or BASELINES[method.name]
+        self._tuned: dict[str, tuple[dict, str | None]] = {}
+
+    def grid(self, nfe=None) -> list[GridPoint]:
+        return [GridPoint(0, 0, True)]
+
+    def seeds(self, seeds: list[int]) -> list[int]:
+        return list(seeds)[:1]
+
+    def in_grid(self, task: Task) -> bool:
+        from ..baselines import FOR_KIND
+
+        return self.method.fn is not None or self.method.name in FOR_KIND.get(task.kind, ())
+
+    def applicable(self, op) -> str | None:
+        from operators import linalg
+
+        if self.method.name == "pinv" and not linalg.is_linear(op):
+            return "pinv needs a linear operator"
+        return None
+
+    def params(self, task: Task, suite: Suite, device) -> tuple[dict, str | None]:
+        if task.name not in self._tuned:
+            self._tuned[task.name] = self._tune(task, suite, device)
+        params, note = self._tuned[task.name]
+        return dict(params), note
+
+    def _tune(self, task: Task, suite: Suite, device) -> tuple[dict, str | None]:
+        """The tuned weight on the suite's training images (own operator and noise seeds), or the documented
+        default with the reason when there are none or tuning fails."""
+        import operators
+
+        from ..baselines import tune
+
+        p = getattr(self.fn, "param", None)
+        if p is None or suite.train_images is None:
+            return ({} if p is None else {p.name: p.default}), None
+        try:
+            x = suite.train_images()[:16].to(device)
+            op = dataclasses.replace(task, seed=task.seed + 10_000).build(suite.shape, len(x), 0, device)
+            y = operators.measure(op, x, task.sigma_y, seed=task.seed + 10_001)
+            return {p.name: tune(self.fn, op, x, y, task.sigma_y, {"x_shape": suite.shape, "task": task.name})}, None
+        except Exception as e:  # noqa: BLE001 - the documented default is used; the failure goes in every row
+            return {p.name: p.default}, f"{type(e).__name__}: {e}"[:500]
+
+    def __call__(self, batch: Batch, job: Job) -> Tensor:
+        t = batch.task
+        info = {"x_shape": batch.shape, "task": t.name, "kind": t.kind, **job.params}
+        return self.fn(batch.op, batch.y, t.sigma_y, info)
+
+    def nfe_used(self, prior, n: int) -> float | None:
+        return 0
