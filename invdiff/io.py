@@ -2,9 +2,12 @@
 
 Checkpoints are plain dicts of tensors, numbers and strings saved with
 ``torch.save`` and read back with ``torch.load(..., weights_only=True)``, so a
-file holding pickled code is refused instead of executed.  Writes are atomic
+file holding pickled code is refused instead of executed (the error says "code";
+random or truncated bytes say "corrupt").  Models can also be saved as
+``.safetensors`` + a JSON config (:mod:`invdiff.safe_format`).  Writes are atomic
 (temporary file + rename), and nothing existing is overwritten unless asked.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,41 +54,102 @@ def free_path(path: str | Path) -> Path:
     return p
 
 
-def _unsafe_detail(msg: str) -> str:
-    """The line of torch's refusal that names the forbidden global (ANSI codes stripped)."""
+_TEXT_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"}
+_SAFE_GLOBALS = ("torch.", "collections.OrderedDict", "_codecs.encode", "builtins.set")
+
+
+def _pickle_globals(data: bytes) -> list[str] | None:
+    """The globals a pickle stream imports (read with ``pickletools``, nothing is run); None if not a pickle."""
+    import pickletools
+
+    names, strings = [], []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in _TEXT_OPS:
+                strings.append(str(arg))
+            elif op.name in ("GLOBAL", "INST"):
+                names.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL":
+                names.append(".".join(strings[-2:]))
+            elif op.name == "STOP":
+                return names
+    except Exception:  # noqa: BLE001 - any parse failure means "not a pickle"
+        return None
+    return None
+
+
+def _pickle_bytes(path: Path) -> bytes | None:
+    """The pickle stream of a checkpoint: ``*/data.pkl`` of a torch zip file, else the whole file."""
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                return z.read(name) if name else None
+        return path.read_bytes()
+    except (OSError, zipfile.BadZipFile, RuntimeError):
+        return None
+
+
+def _refusal(path: Path, err: Exception) -> CheckpointError:
+    """Why ``torch.load(weights_only=True)`` refused ``path``: a code-carrying pickle, or corrupt bytes."""
     import re
 
-    msg = re.sub(r"\x1b\[[0-9;]*m", "", msg)
-    for line in msg.splitlines():
-        if "Unsupported global" in line or "GLOBAL" in line:
-            return line.strip()
-    return "unsupported pickled object"
+    msg = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    line = next((x.strip() for x in msg.splitlines() if "Unsupported global" in x or "GLOBAL" in x), None)
+    names = None if line else _pickle_globals(_pickle_bytes(path) or b"")
+    unsafe = [n for n in names or () if not n.startswith(_SAFE_GLOBALS)]
+    if line or unsafe:
+        what = line or f"it imports {', '.join(sorted(set(unsafe))[:5])}"
+        return CheckpointError(
+            f"refusing {path}: it holds pickled Python objects or code, which invdiff never unpickles "
+            f"(only tensors, numbers and strings are accepted): {what}"
+        )
+    lines = [x.strip() for x in msg.splitlines() if x.strip() and "Weights only load failed" not in x]
+    lines = [x for x in lines if not x.startswith(("Please file", "Check the documentation"))]
+    first = lines[0][:160] if lines else ""
+    if names is not None:  # a valid pickle of allowed objects that torch still refused
+        return CheckpointError(f"refusing {path}: torch.load(weights_only=True) cannot read it ({first})")
+    return CheckpointError(f"checkpoint {path} is corrupt or truncated (torch.load: {type(err).__name__}: {first})")
 
 
 def safe_load(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True``; clear errors for missing, corrupt or unsafe files."""
+    """Load a checkpoint with ``weights_only=True`` (or a ``.safetensors`` + JSON pair) as a dict.
+
+    Missing files raise FileNotFoundError; corrupt, truncated or code-carrying ones CheckpointError.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":  # tensors + NAME.json beside them: nothing to unpickle
+        from . import safe_format
+
+        return safe_format.load(path)
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # zip/EOF/unpickling errors: the file is refused, never executed
-        msg = str(e)
-        if "Weights only load failed" in msg or "Unsupported global" in msg:
-            raise CheckpointError(
-                f"refusing {path}: it holds pickled Python objects or code, which invdiff never unpickles "
-                f"(only tensors, numbers and strings are accepted): {_unsafe_detail(msg)}") from None
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated "
-                              f"({type(e).__name__}: {msg.splitlines()[0][:200] if msg else ''})") from None
+    except Exception as e:  # noqa: BLE001 - zip/EOF/unpickling errors: the file is refused, never executed
+        raise _refusal(path, e) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
 
 
-def save_model(path: str | Path, net, *, schedule: str = "linear", parameterization: str = "eps",
-               T: int = 1000, extra: dict | None = None, overwrite: bool = False,
-               image_shape: tuple[int, ...] | None = None) -> Path:
+def save_model(
+    path: str | Path,
+    net,
+    *,
+    schedule: str = "linear",
+    parameterization: str = "eps",
+    T: int = 1000,
+    extra: dict | None = None,
+    overwrite: bool = False,
+    image_shape: tuple[int, ...] | None = None,
+) -> Path:
     """Save a UNet's state dict and config in our format (loadable by :func:`invdiff.load_prior`).
+
+    A ``.safetensors`` path writes the tensors there and the rest as ``NAME.json`` beside
+    it (:mod:`invdiff.safe_format`); any other suffix writes one ``torch.save`` file.
 
     ``image_shape`` (C, H, W) is the size the network was trained on (``()`` or None:
     any size, e.g. a patch-trained, fully convolutional use); ``load_prior`` passes it
@@ -94,13 +158,22 @@ def save_model(path: str | Path, net, *, schedule: str = "linear", parameterizat
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    payload = {"format": FORMAT, "config": net.config.to_dict(),
-               "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-               "schedule": schedule, "parameterization": parameterization, "T": int(T)}
+    payload = {
+        "format": FORMAT,
+        "config": net.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "schedule": schedule,
+        "parameterization": parameterization,
+        "T": int(T),
+    }
     if image_shape is not None:
         payload["image_shape"] = [int(v) for v in image_shape]
     if extra:
         payload["extra"] = extra
+    if path.suffix == ".safetensors":  # weights + NAME.json beside them (diffusers' convention)
+        from . import safe_format
+
+        return safe_format.save(path, payload, overwrite=overwrite)
     return atomic_save(payload, path)
 
 
@@ -130,8 +203,7 @@ def read_image(path: str | Path, channels: int | None = None) -> Tensor:
     if not path.is_file():
         raise FileNotFoundError(f"image {path} does not exist")
     img = imread(str(path))
-    img = img.astype(np.float64) / (255.0 if img.dtype == np.uint8 else
-                                    (65535.0 if img.dtype == np.uint16 else 1.0))
+    img = img.astype(np.float64) / (255.0 if img.dtype == np.uint8 else (65535.0 if img.dtype == np.uint16 else 1.0))
     if img.ndim == 3 and img.shape[-1] == 4:
         img = img[..., :3]
     if channels == 1 and img.ndim == 3:

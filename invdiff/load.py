@@ -2,17 +2,23 @@
 
 Accepted, recognised from the file's contents (never from its name):
 
-- a shipped name: ``"mnist"`` (``invdiff/weights/mnist.pt``) or ``"photo"``
-  (``invdiff/weights/photo.pt``);
-- our format ``invdiff-unet-v1`` (:func:`invdiff.io.save_model`, :func:`invdiff.train.export`);
+- a shipped name: ``"mnist"`` or ``"photo"``: ``invdiff/weights/NAME.safetensors`` with
+  ``NAME.json`` beside it when present, else ``invdiff/weights/NAME.pt``;
+- our format ``invdiff-unet-v1`` (:func:`invdiff.io.save_model`, :func:`invdiff.train.export`),
+  as one ``.pt`` file or as ``.safetensors`` + the JSON config beside it;
+- a diffusers ``UNet2DModel`` folder (``config.json`` + ``diffusion_pytorch_model.safetensors``,
+  with its scheduler config when present; :mod:`invdiff.nets.diffusers`), or a pipeline folder;
 - an invdiff training checkpoint (``runs/*.ckpt``; its EMA weights are used);
 - an ADM / guided-diffusion UNet state dict (FFHQ 256 ``ffhq_10m.pt``, ImageNet 256
   unconditional), built through deepinv's ``DiffUNet`` (:mod:`invdiff.nets.adm`).
 
-Every file is read with ``torch.load(weights_only=True)`` (:func:`invdiff.io.safe_load`):
-a file that holds pickled code is refused with :class:`invdiff.io.CheckpointError`
-and the code is never run; truncated or corrupt files get the same error class.
+Pickle files are read with ``torch.load(weights_only=True)`` (:func:`invdiff.io.safe_load`):
+a file that holds pickled code is refused with :class:`invdiff.io.CheckpointError` (the
+message says "code") and the code is never run; truncated or corrupt files get the same
+error class (the message says "corrupt").  A config's ``image_shape`` is checked against
+the network when loading (channels, and sides divisible by its down-sampling factor).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,25 +30,31 @@ from .prior import EpsPrior
 from .schedule import VPSchedule
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SHIPPED = {"mnist": "mnist.pt", "photo": "photo.pt"}
+SHIPPED = {"mnist": "mnist.pt", "photo": "photo.pt"}  # the .safetensors + .json beside them are read first
 # image shapes of the shipped data sets, for checkpoints that do not store one
 _DATA_SHAPES = {"mnist": (1, 28, 28)}
-SUPPORTED = (f"our format '{FORMAT}' (invdiff.io.save_model / invdiff.train.export), an invdiff training "
-             "checkpoint (model/ema/optimizer/step), or an ADM / guided-diffusion UNet state dict "
-             "(FFHQ 256 ffhq_10m.pt or ImageNet 256 unconditional; keys 'input_blocks.0.0.weight', "
-             "'out.2.weight')")
+SUPPORTED = (
+    f"our format '{FORMAT}' (invdiff.io.save_model / invdiff.train.export; .pt, or .safetensors with its "
+    ".json), an invdiff training checkpoint (model/ema/optimizer/step), a diffusers UNet2DModel folder "
+    "(config.json + diffusion_pytorch_model.safetensors), or an ADM / guided-diffusion UNet state dict "
+    "(FFHQ 256 ffhq_10m.pt or ImageNet 256 unconditional; keys 'input_blocks.0.0.weight', 'out.2.weight')"
+)
 
 
 def shipped_path(name: str) -> Path:
-    """Path of a shipped model; ``FileNotFoundError`` if it is not installed."""
+    """Path of a shipped model (its ``.safetensors`` when installed with its JSON, else its ``.pt``)."""
     if name not in SHIPPED:
         raise KeyError(f"unknown shipped model {name!r}; known: {sorted(SHIPPED)}")
-    p = WEIGHTS_DIR / SHIPPED[name]
-    if not p.is_file():
+    pt = WEIGHTS_DIR / SHIPPED[name]
+    safe = pt.with_suffix(".safetensors")
+    if safe.is_file() and safe.with_suffix(".json").is_file():
+        return safe
+    if not pt.is_file():
         raise FileNotFoundError(
-            f"the shipped model {name!r} is not installed: {p} does not exist. Train it "
-            f"(invdiff.train.train, then invdiff.train.export to {p}) or pass the path of a checkpoint.")
-    return p
+            f"the shipped model {name!r} is not installed: neither {safe} nor {pt} exists. Train it "
+            f"(invdiff.train.train, then invdiff.train.export to {safe}) or pass the path of a checkpoint."
+        )
+    return pt
 
 
 def resolve_weights(path_or_name) -> Path:
@@ -50,21 +62,43 @@ def resolve_weights(path_or_name) -> Path:
     if isinstance(path_or_name, str) and path_or_name in SHIPPED and not Path(path_or_name).exists():
         return shipped_path(path_or_name)
     p = Path(path_or_name).expanduser()
-    if not p.is_file():
+    if not p.exists():
         hint = f" (shipped names: {sorted(SHIPPED)})" if isinstance(path_or_name, str) else ""
         raise FileNotFoundError(f"checkpoint {p} does not exist{hint}")
     return p
 
 
-def _image_shape(ck: dict, in_channels: int):
+def check_image_shape(shape, in_channels: int, factor: int, where) -> tuple[int, ...] | None:
+    """``shape`` as (C, H, W) after checking it against the network (None: any size); CheckpointError if not."""
+    if shape is None or len(shape) == 0:
+        return None
+    try:
+        shape = tuple(int(s) for s in (shape.tolist() if torch.is_tensor(shape) else shape))
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{where}: image_shape {shape!r} is not a list of 3 integers (C, H, W)") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise CheckpointError(f"{where}: image_shape {list(shape)} must be 3 positive integers (C, H, W)")
+    if shape[0] != in_channels:
+        raise CheckpointError(
+            f"{where}: image_shape {list(shape)} has {shape[0]} channel(s) but the network takes {in_channels}"
+        )
+    if shape[1] % factor or shape[2] % factor:
+        raise CheckpointError(
+            f"{where}: image_shape {list(shape)}: the network down-samples by {factor}, so H and W "
+            f"must be multiples of {factor}"
+        )
+    return shape
+
+
+def _image_shape(ck: dict, net, where) -> tuple[int, ...] | None:
+    in_channels, factor = net.config.in_channels, net.factor
     extra = ck.get("extra") or {}
     for shape in (ck.get("image_shape"), extra.get("image_shape") if isinstance(extra, dict) else None):
-        if shape is not None:
-            shape = tuple(int(s) for s in (shape.tolist() if torch.is_tensor(shape) else shape))
-            return shape or None  # () = "any size" (fully convolutional use, e.g. photo patches)
+        if shape is not None:  # () = "any size" (fully convolutional use, e.g. photo patches)
+            return check_image_shape(shape, in_channels, factor, where)
     data = extra.get("data") if isinstance(extra, dict) else None
     if data in _DATA_SHAPES and _DATA_SHAPES[data][0] == in_channels:
-        return _DATA_SHAPES[data]
+        return check_image_shape(_DATA_SHAPES[data], in_channels, factor, where)
     return None
 
 
@@ -79,12 +113,21 @@ def _ours(ck: dict, path: Path, device) -> EpsPrior:
         net = UNet(UNetConfig.from_dict(dict(ck["config"])))
         net.load_state_dict(ck["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: invdiff checkpoint whose weights do not match its config "
-                              f"({type(e).__name__}: {str(e)[:300]})") from e
+        raise CheckpointError(
+            f"{path}: invdiff checkpoint whose weights do not match its config ({type(e).__name__}: {str(e)[:300]})"
+        ) from e
     net.eval().requires_grad_(False)
-    prior = EpsPrior(net, _schedule(ck.get("schedule", "linear"), ck.get("T", 1000)),
-                     ck.get("parameterization", "eps"), _image_shape(ck, net.config.in_channels),
-                     name=path.stem)
+    shape = _image_shape(ck, net, path)
+    try:
+        prior = EpsPrior(
+            net,
+            _schedule(ck.get("schedule", "linear"), ck.get("T", 1000)),
+            ck.get("parameterization", "eps"),
+            shape,
+            name=path.stem,
+        )
+    except (TypeError, ValueError) as e:  # unknown schedule or parameterization
+        raise CheckpointError(f"{path}: invalid config ({e})") from None
     return prior.to(device) if device is not None else prior
 
 
@@ -96,12 +139,15 @@ def _training(ck: dict, path: Path, device) -> EpsPrior:
         net = UNet(UNetConfig.from_dict(dict(cfg["net"])))
         net.load_state_dict(ck["ema"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: training checkpoint whose EMA weights do not match its config "
-                              f"({type(e).__name__}: {str(e)[:300]})") from e
+        raise CheckpointError(
+            f"{path}: training checkpoint whose EMA weights do not match its config "
+            f"({type(e).__name__}: {str(e)[:300]})"
+        ) from e
     net.eval().requires_grad_(False)
-    shape = _image_shape({"extra": {"data": cfg.get("data")}}, net.config.in_channels)
-    prior = EpsPrior(net, _schedule(cfg.get("schedule", "linear"), 1000), cfg.get("parameterization", "eps"),
-                     shape, name=path.stem)
+    shape = _image_shape({"extra": {"data": cfg.get("data")}}, net, path)
+    prior = EpsPrior(
+        net, _schedule(cfg.get("schedule", "linear"), 1000), cfg.get("parameterization", "eps"), shape, name=path.stem
+    )
     return prior.to(device) if device is not None else prior
 
 
@@ -109,19 +155,56 @@ def _adm(sd: dict, path: Path, device) -> EpsPrior:
     from .nets.adm import load_adm
 
     net, info = load_adm(sd, device=device)
-    return EpsPrior(net, VPSchedule.linear(1000), "eps", (info["in_channels"], 256, 256),
-                    name=f"adm-{info['variant']}")
+    return EpsPrior(net, VPSchedule.linear(1000), "eps", (info["in_channels"], 256, 256), name=f"adm-{info['variant']}")
+
+
+def _diffusers(path: Path, device) -> EpsPrior:
+    from .nets.diffusers import load_unet2d
+
+    net, info = load_unet2d(path)
+    shape = None
+    if info["sample_size"] is not None:
+        shape = check_image_shape(
+            (info["in_channels"], *info["sample_size"]), info["in_channels"], info["factor"], path / "config.json"
+        )
+    prior = EpsPrior(net, info["schedule"], info["parameterization"], shape, name=f"diffusers-{info['name']}")
+    return prior.to(device) if device is not None else prior
+
+
+def _directory(path: Path, device) -> EpsPrior:
+    from .nets.diffusers import is_diffusers_dir
+    from .safe_format import read_json
+
+    if is_diffusers_dir(path):
+        return _diffusers(path, device)
+    cfg = path / "config.json"
+    if cfg.is_file() and read_json(cfg).get("format") == FORMAT:  # our model saved as a folder
+        weights = sorted(path.glob("*.safetensors"))
+        if len(weights) != 1:
+            raise CheckpointError(f"{path}: expected one .safetensors file beside config.json, found {len(weights)}")
+        from .safe_format import load_tensors
+
+        ck = read_json(cfg)
+        ck["state_dict"] = load_tensors(weights[0])
+        return _ours(ck, path, device)
+    raise CheckpointError(
+        f"{path} is a folder but not a diffusers UNet2DModel (config.json + "
+        f"diffusion_pytorch_model.safetensors) or pipeline folder; supported: {SUPPORTED}"
+    )
 
 
 def load_prior(path_or_name, device=None) -> EpsPrior:
-    """A prior from a shipped name (``"mnist"``, ``"photo"``) or a checkpoint file.
+    """A prior from a shipped name (``"mnist"``, ``"photo"``), a checkpoint file or a diffusers folder.
 
     Returns an :class:`invdiff.prior.EpsPrior` (VE σ convention, images in [-1, 1])
     on ``device`` (default: CPU).  Raises ``FileNotFoundError`` for a missing file or
     an uninstalled shipped model, and :class:`invdiff.io.CheckpointError` for files
-    that hold pickled code, are truncated/corrupt, or are in no supported layout.
+    that hold pickled code, are truncated/corrupt, are in no supported layout, or whose
+    ``image_shape`` does not fit the network.
     """
     path = resolve_weights(path_or_name)
+    if path.is_dir():
+        return _directory(path, device)
     ck = safe_load(path, map_location="cpu")
     if ck.get("format") == FORMAT:
         return _ours(ck, path, device)

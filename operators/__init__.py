@@ -7,6 +7,7 @@ derives ``pinv``, ``prox`` and ``solve_AAt`` for any of them.
 
     op = operators.build("gaussian_blur", shape=(3, 64, 64), batch=4, seed=0)
     y = operators.measure(op, x, sigma_y=0.05, seed=0)
+    operators.check(op)          # adjoint dot test + SVD identities; ValueError naming a failure
 
 ``OPERATORS`` maps each name to a builder ``(shape, batch=1, seed=0, offset=0, **params)``;
 ``build(name, shape, batch, seed, offset, device, dtype, **params)`` calls it and
@@ -15,6 +16,7 @@ Defaults follow the DPS protocol on 256² images, scaled to the image side
 (kernel and hole sizes in proportion).  Random parameters (kernels, masks,
 signs) are per sample: sample i's come from seed (seed, offset + i).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,14 +35,54 @@ from .matrix import Matrix
 from .misc import Colorization, CompressedSensing, Denoising, PhaseRetrieval
 from .noise import measure, randn, sample_seed
 from .resample import SeparableDownsampling, SuperResolution
+from .verify import CheckReport, check, default_tol, dot_test
 
-__all__ = ["OPERATORS", "build", "measure", "linalg", "Operator", "LinearOperator", "SVDOperator",
-           "Blur", "CircularBlur", "ReflectBlur", "GaussianBlur", "UniformBlur", "MotionBlur",
-           "Inpainting", "BoxInpainting", "RandomInpainting", "SuperResolution", "SeparableDownsampling",
-           "Denoising", "Colorization", "FourierSubsampling", "CompressedSensing", "PhaseRetrieval",
-           "Matrix", "from_callables", "is_linear", "has_svd", "pinv", "prox", "solve_AAt", "adjoint",
-           "cg", "require", "sample_seed", "gaussian_kernel", "uniform_kernel", "motion_kernel",
-           "box_masks", "random_masks", "cartesian_masks"]
+__all__ = [
+    "OPERATORS",
+    "Blur",
+    "BoxInpainting",
+    "CheckReport",
+    "CircularBlur",
+    "Colorization",
+    "CompressedSensing",
+    "Denoising",
+    "FourierSubsampling",
+    "GaussianBlur",
+    "Inpainting",
+    "LinearOperator",
+    "Matrix",
+    "MotionBlur",
+    "Operator",
+    "PhaseRetrieval",
+    "RandomInpainting",
+    "ReflectBlur",
+    "SVDOperator",
+    "SeparableDownsampling",
+    "SuperResolution",
+    "UniformBlur",
+    "adjoint",
+    "box_masks",
+    "build",
+    "cartesian_masks",
+    "cg",
+    "check",
+    "default_tol",
+    "dot_test",
+    "from_callables",
+    "gaussian_kernel",
+    "has_svd",
+    "is_linear",
+    "linalg",
+    "measure",
+    "motion_kernel",
+    "pinv",
+    "prox",
+    "random_masks",
+    "require",
+    "sample_seed",
+    "solve_AAt",
+    "uniform_kernel",
+]
 
 
 def _side(shape) -> int:
@@ -55,6 +97,7 @@ def _blur(kind):
         if kind == "uniform":
             return UniformBlur(shape, size, boundary, **kw)
         return MotionBlur(shape, size, kw.pop("intensity", 0.5), seed, batch, offset, boundary, **kw)
+
     builder.__doc__ = f"{kind} blur; size scaled from the 256² protocol (61, std 3.0 / 9 / 61, intensity 0.5)"
     return builder
 
@@ -62,8 +105,9 @@ def _blur(kind):
 def _inpaint_box(shape, batch=1, seed=0, offset=0, size=None, margin=None, **kw):
     """128×128 hole with 16 px margin on 256², scaled."""
     side = _side(shape)
-    return BoxInpainting(shape, size or max(1, side // 2), side // 16 if margin is None else margin,
-                         seed, batch, offset, **kw)
+    return BoxInpainting(
+        shape, size or max(1, side // 2), side // 16 if margin is None else margin, seed, batch, offset, **kw
+    )
 
 
 def _inpaint_random(shape, batch=1, seed=0, offset=0, fraction=0.7, **kw):
@@ -74,13 +118,15 @@ def _sr(filter):
     def builder(shape, batch=1, seed=0, offset=0, factor=None, **kw):
         factor = factor or next(f for f in (4, 2, 1) if shape[-1] % f == 0 and shape[-2] % f == 0)
         return SuperResolution(shape, factor, filter, **kw)
+
     builder.__doc__ = f"×4 {filter} down-sampling (×2 when the size is not divisible by 4)"
     return builder
 
 
 def _mri(shape, batch=1, seed=0, offset=0, acceleration=4, center_fraction=0.08, **kw):
-    return FourierSubsampling(cartesian_masks(*shape[-2:], acceleration, center_fraction, seed, batch, offset),
-                              shape, **kw)
+    return FourierSubsampling(
+        cartesian_masks(*shape[-2:], acceleration, center_fraction, seed, batch, offset), shape, **kw
+    )
 
 
 def _matrix(shape, batch=1, seed=0, offset=0, rows=None, **kw):
@@ -107,17 +153,25 @@ OPERATORS = {
     "sr_bicubic": _sr("bicubic"),
     "colorize": lambda shape, batch=1, seed=0, offset=0, **kw: Colorization(shape, **kw),
     "mri": _mri,
-    "compressed_sensing": lambda shape, batch=1, seed=0, offset=0, ratio=0.25, **kw:
-        CompressedSensing.random(shape, ratio, seed, batch, offset, **kw),
-    "phase_retrieval": lambda shape, batch=1, seed=0, offset=0, oversampling=2.0:
-        PhaseRetrieval(shape, oversampling),
+    "compressed_sensing": lambda shape, batch=1, seed=0, offset=0, ratio=0.25, **kw: CompressedSensing.random(
+        shape, ratio, seed, batch, offset, **kw
+    ),
+    "phase_retrieval": lambda shape, batch=1, seed=0, offset=0, oversampling=2.0: PhaseRetrieval(shape, oversampling),
     "matrix": _matrix,
     "callable": _callable,
 }
 
 
-def build(name: str, shape=(3, 256, 256), batch: int = 1, seed: int = 0, offset: int = 0, device=None,
-          dtype=torch.float32, **overrides):
+def build(
+    name: str,
+    shape=(3, 256, 256),
+    batch: int = 1,
+    seed: int = 0,
+    offset: int = 0,
+    device=None,
+    dtype=torch.float32,
+    **overrides,
+):
     """Build ``OPERATORS[name]`` for images of ``shape`` with defaults, on ``device`` in ``dtype``.
 
     ``batch`` > 1 draws per-sample random parameters (sample i from seed (seed, offset + i));
