@@ -1,9 +1,9 @@
 """The command line: demo writes its figure, restore round-trips a PNG, --help shows defaults."""
+
 import subprocess
 import sys
 
 import pytest
-import torch
 
 from invdiff.cli import build_parser, main
 from invdiff.load import SHIPPED, WEIGHTS_DIR
@@ -24,8 +24,12 @@ def test_help_shows_defaults(capsys):
 @needs_mnist
 def test_demo_fast_writes_figure(tmp_path):
     out = tmp_path / "demo.png"
-    r = subprocess.run([sys.executable, "-m", "invdiff.cli", "demo", "--fast", "--n", "2", "--out", str(out)],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "invdiff.cli", "demo", "--fast", "--n", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     assert out.is_file() and out.stat().st_size > 10_000
     assert "ddrm" in r.stdout and "PSNR" in r.stdout
@@ -33,13 +37,24 @@ def test_demo_fast_writes_figure(tmp_path):
         assert "photo gaussian_blur" in r.stdout and "photo inpaint_random" in r.stdout
 
 
-@needs_mnist
-def test_demo_never_overwrites(tmp_path):
-    from invdiff.io import free_path
+def test_demo_never_overwrites(tmp_path, monkeypatch):
+    """``invdiff demo --out`` an existing file writes the figure next to it (demo-1.png, then demo-2.png).
+
+    The command line runs as the user's would; only the demo itself (minutes of sampling) is replaced by one that
+    writes its figure where it is told to."""
+    import invdiff.demo
+
+    def fake_run_demo(out, **kw):
+        assert not out.exists()  # the path the demo is handed is free
+        out.write_bytes(b"figure")
+
+    monkeypatch.setattr(invdiff.demo, "run_demo", fake_run_demo)
     p = tmp_path / "demo.png"
     p.write_bytes(b"user file")
-    q = free_path(p)
-    assert q != p and p.read_bytes() == b"user file"
+    for k in (1, 2):
+        assert main(["demo", "--out", str(p), "--device", "cpu"]) == 0
+        assert p.read_bytes() == b"user file" and (tmp_path / f"demo-{k}.png").read_bytes() == b"figure"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["demo-1.png", "demo-2.png", "demo.png"]
 
 
 @needs_mnist
@@ -53,7 +68,8 @@ def test_restore_png(tmp_path):
     out = tmp_path / "restored.png"
     assert main(["restore", str(src), "--task", "gaussian_blur", "--method", "ddrm", "--out", str(out)]) == 0
     xh = read_image(out, channels=1)
-    assert float(psnr(xh, read_image(src, channels=1))[0]) > 18.0  # measured 31.3 dB (DDRM, 20 steps; 9x9 blur kernel scaled from DPS)
+    # measured 31.3 dB (DDRM, 20 steps; 9x9 blur kernel scaled from DPS)
+    assert float(psnr(xh, read_image(src, channels=1))[0]) > 18.0
     # an existing output is refused without --force, and left untouched
     before = out.read_bytes()
     with pytest.raises(SystemExit):
@@ -62,8 +78,9 @@ def test_restore_png(tmp_path):
 
 
 def test_restore_missing_image_is_clear_error(tmp_path, capsys):
-    rc = main(["restore", str(tmp_path / "nope.png"), "--out", str(tmp_path / "o.png"), "--prior",
-               str(tmp_path / "nope.pt")])
+    rc = main(
+        ["restore", str(tmp_path / "nope.png"), "--out", str(tmp_path / "o.png"), "--prior", str(tmp_path / "nope.pt")]
+    )
     assert rc == 2
     assert "does not exist" in capsys.readouterr().err
 

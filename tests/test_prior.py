@@ -1,13 +1,15 @@
 """The exact Gaussian-mixture prior and the VP->VE adapter, checked against independent answers."""
+
 import math
 
 import pytest
 import torch
+from conftest import ExactVPNet
 
 from invdiff.prior import EpsPrior, GaussianMixturePrior, Prior
+from invdiff.samplers import POSTERIOR
 from invdiff.schedule import VPSchedule, ddpm_sigmas
-
-from conftest import ExactVPNet
+from operators import Matrix, measure
 
 
 def small_gmm() -> GaussianMixturePrior:
@@ -35,12 +37,40 @@ def log_p_sigma(prior: GaussianMixturePrior, x: torch.Tensor, sigma: float) -> t
     return torch.logsumexp(logc, 1)
 
 
-def test_protocol():
-    assert isinstance(small_gmm(), Prior)
+class BarePrior:
+    """A user's prior: the three methods of the Prior protocol and nothing else (no base class, no schedule,
+    no image_shape, no data_range)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def eps(self, x, sigma):
+        return self.inner.eps(x, sigma)
+
+    def x0(self, x, sigma):
+        return self.inner.x0(x, sigma)
+
+    def score(self, x, sigma):
+        return self.inner.score(x, sigma)
 
 
-@pytest.mark.parametrize("which,sigma", [("small", 0.7), ("small", 2.0), ("small", 5.0),
-                                         ("grid25", 1.5), ("grid25", 3.0), ("grid25", 6.0)])
+@pytest.mark.parametrize("name", sorted(POSTERIOR))
+def test_protocol_is_all_a_sampler_needs(name):
+    """Every posterior sampler runs on a bare Prior (given x_shape) and gives what it gives on the full prior."""
+    prior = small_gmm()
+    bare = BarePrior(prior)
+    assert isinstance(bare, Prior) and not isinstance(object(), Prior)
+    op = Matrix(torch.tensor([[1.0, 0.5]], dtype=torch.float64))
+    y = measure(op, prior.sample(3, seed=1, dtype=torch.float64), 0.1, seed=2)
+    kw = dict(steps=4, seed=0, **({"daps": dict(ode_steps=2, langevin_steps=3)}.get(name, {})))
+    out = POSTERIOR[name](bare, op, y, sigma_y=0.1, x_shape=(2,), **kw)
+    assert out.shape == (3, 2) and torch.isfinite(out).all()
+    torch.testing.assert_close(out, POSTERIOR[name](prior, op, y, sigma_y=0.1, **kw))
+
+
+@pytest.mark.parametrize(
+    "which,sigma", [("small", 0.7), ("small", 2.0), ("small", 5.0), ("grid25", 1.5), ("grid25", 3.0), ("grid25", 6.0)]
+)
 def test_tweedie_x0_matches_monte_carlo(which, sigma, gmm25):
     """x0(x, σ) = E[x0 | x_σ = x] = Σ_i x0_i N(x; x0_i, σ²) / Σ_i N(x; x0_i, σ²) over prior draws x0_i."""
     prior = small_gmm() if which == "small" else gmm25
@@ -85,7 +115,7 @@ def test_per_sample_sigma_and_dtype(gmm25):
     sig = torch.tensor([0.1, 1.0, 4.0, 30.0])
     out = gmm25.x0(x, sig)
     assert out.dtype == torch.float32 and out.shape == x.shape
-    rows = torch.cat([gmm25.x0(x[i:i + 1], float(sig[i])) for i in range(4)])
+    rows = torch.cat([gmm25.x0(x[i : i + 1], float(sig[i])) for i in range(4)])
     torch.testing.assert_close(out, rows)
     with pytest.raises(ValueError):
         gmm25.x0(x, torch.ones(3))
@@ -100,8 +130,13 @@ def test_sample_is_per_sample_and_has_the_prior_moments():
     assert not torch.allclose(prior.sample(2, seed=4), b)
     x = prior.sample(4000, seed=0, dtype=torch.float64)
     mean = (prior.weights[:, None] * prior.means).sum(0)
-    second = (prior.weights[:, None, None] * (prior.means[:, :, None] * prior.means[:, None, :]
-              + (prior.stds**2)[:, None, None] * torch.eye(2, dtype=torch.float64))).sum(0)
+    second = (
+        prior.weights[:, None, None]
+        * (
+            prior.means[:, :, None] * prior.means[:, None, :]
+            + (prior.stds**2)[:, None, None] * torch.eye(2, dtype=torch.float64)
+        )
+    ).sum(0)
     cov = second - mean[:, None] * mean[None]
     torch.testing.assert_close(x.mean(0), mean, atol=0.12, rtol=0)
     torch.testing.assert_close(torch.cov(x.T), cov, atol=0.35, rtol=0.05)
@@ -116,8 +151,10 @@ def test_eps_prior_reproduces_exact_eps(schedule, param, gmm25):
     prior = EpsPrior(net, sched, parameterization=param)
     grid = ddpm_sigmas(sched, 25)[:-1]
     g = torch.Generator().manual_seed(7)
-    between = (grid[1:].log() + torch.rand(len(grid) - 1, generator=g, dtype=torch.float64)
-               * (grid[:-1].log() - grid[1:].log())).exp()
+    between = (
+        grid[1:].log()
+        + torch.rand(len(grid) - 1, generator=g, dtype=torch.float64) * (grid[:-1].log() - grid[1:].log())
+    ).exp()
     for sigma in torch.cat([grid, between]).tolist():
         x = draw(gmm25, 3, seed=8) + sigma * torch.randn(3, 8, generator=g, dtype=torch.float64)
         torch.testing.assert_close(prior.eps(x, sigma), gmm25.eps(x, sigma), rtol=1e-7, atol=1e-9)
