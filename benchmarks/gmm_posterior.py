@@ -19,6 +19,7 @@ NFE is the number of prior (network) evaluations, counted by the prior; a sample
 5 per annealing level).  ``default`` in ``--nfe`` means each sampler's own default.
 ``--max-nfe 800:100`` caps the NFE at d_x = 800 (runs above a cap are listed as skipped).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,20 +92,29 @@ def run_setting(dx, dy, sy_fixed, args, names, per_step):
 
 def to_markdown(results, args, total_s) -> str:
     cmd = "python benchmarks/gmm_posterior.py " + " ".join(sys.argv[1:])
-    out = ["# Exact-posterior benchmark: MCGdiff Gaussian mixtures", "",
-           f"Made by `OMP_NUM_THREADS=1 {cmd}` ({total_s / 60:.1f} min on "
-           f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread, torch {torch.__version__}).",
-           "", "Prior: 25 unit Gaussians, means (8i, 8j, 8i, 8j, …), weights ∝ squared normals; A with sorted "
-           "U(0,1) singular values; one measurement per setting; "
-           f"N = {args.n} samples per sampler; sliced Wasserstein over {args.projections} directions to N exact "
-           "posterior samples. **floor** = SW between two independent exact sets of N (what a perfect sampler "
-           "scores). Each sampler at its default hyperparameters; NFE = prior evaluations; \\* = the sampler's "
-           "default NFE. Seconds are wall time on a shared CPU (comparable within this table only).", ""]
+    out = [
+        "# Exact-posterior benchmark: MCGdiff Gaussian mixtures",
+        "",
+        f"Made by `OMP_NUM_THREADS=1 {cmd}` ({total_s / 60:.1f} min on "
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread, torch {torch.__version__}).",
+        "",
+        "Prior: 25 unit Gaussians, means (8i, 8j, 8i, 8j, …), weights ∝ squared normals; A with sorted "
+        "U(0,1) singular values; one measurement per setting; "
+        f"N = {args.n} samples per sampler; sliced Wasserstein over {args.projections} directions to N exact "
+        "posterior samples. **floor** = SW between two independent exact sets of N (what a perfect sampler "
+        "scores). Each sampler at its default hyperparameters; NFE = prior evaluations; \\* = the sampler's "
+        "default NFE. Seconds are wall time on a shared CPU (comparable within this table only).",
+        "",
+    ]
     dx_of = {lab: dx for lab, _, _, dx in results}
     results = [r[:3] for r in results]
     names = list(dict.fromkeys(r[0] for _, _, rows in results for r in rows))
-    out += ["## Summary: SW at each sampler's default NFE (– = not run at its default NFE)", "",
-            "| setting | floor | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    out += [
+        "## Summary: SW at each sampler's default NFE (– = not run at its default NFE)",
+        "",
+        "| setting | floor | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 2) + "|",
+    ]
     for label, floor, rows in results:
         cells = []
         for n in names:
@@ -112,8 +122,15 @@ def to_markdown(results, args, total_s) -> str:
             cells.append("–" if r is None or r[2] is None else f"{r[2]:.2f}")
         out.append(f"| {label} | {floor:.2f} | " + " | ".join(cells) + " |")
     for label, floor, rows in results:
-        out += ["", f"## {label}", "", f"floor (exact vs exact) = {floor:.3f}", "",
-                "| sampler | NFE | SW | SW / floor | seconds |", "|---|---|---|---|---|"]
+        out += [
+            "",
+            f"## {label}",
+            "",
+            f"floor (exact vs exact) = {floor:.3f}",
+            "",
+            "| sampler | NFE | SW | SW / floor | seconds |",
+            "|---|---|---|---|---|",
+        ]
         for name, nfe, d, dt, default in rows:
             star = "\\*" if default else ""
             if d is None:
@@ -127,8 +144,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dims", default="8,80,800", help="d_x values, comma-separated")
     p.add_argument("--dy", default="1,4", help="d_y values, comma-separated")
-    p.add_argument("--fixed-sigma-y", default="0.05",
-                   help="also run d_x = min(dims), d_y = max(dy) with this fixed σ_y ('' for none)")
+    p.add_argument(
+        "--fixed-sigma-y",
+        default="0.05",
+        help="also run d_x = min(dims), d_y = max(dy) with this fixed σ_y ('' for none)",
+    )
     p.add_argument("--nfe", default="default,20,100,1000", help="NFE values ('default' = each sampler's default)")
     p.add_argument("--samplers", default=",".join(POSTERIOR), help="samplers, comma-separated")
     p.add_argument("--n", type=int, default=500, help="samples per sampler (and per exact set)")

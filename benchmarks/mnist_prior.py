@@ -5,6 +5,7 @@
 Writes mnist_prior.md, mnist_prior_loss.png and mnist_prior_samples.png (overwriting
 this script's own previous outputs in --out).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,23 +57,33 @@ def main():
 
     cfg = prior.net.config
     md = [
-        "# Shipped MNIST prior (`invdiff.load_prior(\"mnist\")`)", "",
+        '# Shipped MNIST prior (`invdiff.load_prior("mnist")`)',
+        "",
         "Made by `python benchmarks/mnist_prior.py` (CPU). Training: "
         f"`invdiff train --data mnist --width {cfg.channels} "
         f"--multipliers {' '.join(map(str, cfg.multipliers))} --attention {' '.join(map(str, cfg.attention_levels))} "
-        f"--lr 1e-3 --batch 64 --steps 20000 --threads 1`, stopped after the step-15000 checkpoint (about 1 h 45 min on one CPU core, one kill + `--resume` at step 1250) and exported with `invdiff export`.", "",
+        f"--lr 1e-3 --batch 64 --steps 20000 --threads 1`, stopped after the step-15000 checkpoint (about 1 h 45 min on one CPU core, one kill + `--resume` at step 1250) and exported with `invdiff export`.",
+        "",
         f"- ε-UNet, {n_params / 1e6:.2f} M parameters, channels {cfg.channels}, multipliers {cfg.multipliers}, "
         f"attention at level(s) {cfg.attention_levels} (7×7), linear β schedule, T = 1000, EMA 0.999.",
         f"- Trained {extra.get('steps', '?')} steps at batch 64 on the 4,500-digit train split "
         "(`invdiff.data.mnist('train')`), AdamW lr 1e-3 (500 warm-up steps), grad clip 1.0, no flips.",
-        "- Test split: the 500 held-out digits (`invdiff.data.mnist('test')`).", "",
-        "## Loss curve", "", "![loss](mnist_prior_loss.png)", "",
-        f"## 64 DDIM samples (50 steps, η = 0, seed 0; {t_samp:.1f} s on CPU)", "",
-        "![samples](mnist_prior_samples.png)", "",
-        "## Tweedie denoising on the 500 held-out digits", "",
+        "- Test split: the 500 held-out digits (`invdiff.data.mnist('test')`).",
+        "",
+        "## Loss curve",
+        "",
+        "![loss](mnist_prior_loss.png)",
+        "",
+        f"## 64 DDIM samples (50 steps, η = 0, seed 0; {t_samp:.1f} s on CPU)",
+        "",
+        "![samples](mnist_prior_samples.png)",
+        "",
+        "## Tweedie denoising on the 500 held-out digits",
+        "",
         "PSNR in dB (images on [-1, 1], σ in the same units; per-image seeded noise, seed 0). "
         "Gaussian smoothing: best std chosen on these same images (oracle, favours the baseline). "
-        "Linear MMSE: μ + Σ(Σ+σ²I)⁻¹(y−μ) with μ, Σ from the train split (the best linear denoiser).", "",
+        "Linear MMSE: μ + Σ(Σ+σ²I)⁻¹(y−μ) with μ, Σ from the train split (the best linear denoiser).",
+        "",
         "| σ | Tweedie x̂0 (prior) | Gaussian smoothing (best std) | linear MMSE (Wiener) | margin over best |",
         "|---|---|---|---|---|",
     ]

@@ -12,6 +12,7 @@ deepinv's samplers run batched (``run_deepinv(batched=True)``), the same work in
 Times are the median of ``--repeat`` runs; the unit is re-timed (median of 10) right after each
 sampler, so slow drifts of a shared CPU cancel in the ratio.  Writes overhead.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,6 +44,7 @@ def _median_time(fn, repeat: int) -> float:
 
 def unit_times(prior, x: torch.Tensor, repeat: int = 20) -> tuple[float, float]:
     """(forward, forward + backward) seconds of one network evaluation on batch ``x``."""
+
     def fwd():
         with torch.no_grad():
             prior.x0(x, 0.5)
@@ -50,6 +52,7 @@ def unit_times(prior, x: torch.Tensor, repeat: int = 20) -> tuple[float, float]:
     def fwd_bwd():
         xi = x.detach().requires_grad_(True)
         prior.x0(xi, 0.5).sum().backward()
+
     fwd(), fwd_bwd()  # warm-up
     return _median_time(fwd, repeat), _median_time(fwd_bwd, repeat)
 
@@ -63,27 +66,41 @@ def main():
     a = ap.parse_args()
     torch.set_grad_enabled(True)
     prior = load_prior("mnist")
-    x = mnist("test")[:a.batch]
+    x = mnist("test")[: a.batch]
     t_f, t_fb = unit_times(prior, x)
-    print(f"one network evaluation at batch {a.batch}: forward {t_f * 1e3:.2f} ms, forward+backward {t_fb * 1e3:.2f} ms")
+    print(
+        f"one network evaluation at batch {a.batch}: forward {t_f * 1e3:.2f} ms, forward+backward {t_fb * 1e3:.2f} ms"
+    )
     specs = {t.name: t for t in mnist_tasks()}
     rows, skipped = [], []
     for task in TASKS:
         spec = specs[task]
-        op = operators.build(spec.operator, shape=(1, 28, 28), batch=1, seed=0, **spec.params)  # shared mask: deepinv runs batched
+        op = operators.build(
+            spec.operator, shape=(1, 28, 28), batch=1, seed=0, **spec.params
+        )  # shared mask: deepinv runs batched
         y = operators.measure(op, x, spec.sigma_y, seed=0)
         names = list(POSTERIOR) + ["deepinv-dps", "deepinv-diffpir", "deepinv-ddrm"]
         for m in names:
             kw = spec.method_kw.get(m.split("-")[-1], {})
             if m.startswith("deepinv-"):
+
                 def run(m=m, kw=kw):
-                    return run_deepinv(m.split("-")[1], prior, op, y, spec.sigma_y, steps=a.nfe, batched=True,
-                                       **({"zeta": kw["zeta"]} if "zeta" in kw and m != "deepinv-dps" else {}))
+                    return run_deepinv(
+                        m.split("-")[1],
+                        prior,
+                        op,
+                        y,
+                        spec.sigma_y,
+                        steps=a.nfe,
+                        batched=True,
+                        **({"zeta": kw["zeta"]} if "zeta" in kw and m != "deepinv-dps" else {}),
+                    )
             else:
                 steps = a.nfe // 5 if m == "daps" else a.nfe  # DAPS: 5 ODE steps per annealing level
 
                 def run(m=m, kw=kw, steps=steps):
                     return POSTERIOR[m](prior, op, y, sigma_y=spec.sigma_y, steps=steps, seed=0, **kw)
+
             try:
                 prior.nfe = 0
                 run()  # warm-up, also counts the NFE of one run
@@ -98,13 +115,18 @@ def main():
             ratio = wall / (nfe * unit)
             rows.append((task, m, nfe, wall, unit, ratio))
             print(f"{task:<16}{m:<18} NFE {nfe:>5}  wall {wall:7.3f} s  ratio {ratio:5.2f}")
-    md = ["# Sampler overhead (wall time ÷ NFE × one network evaluation)", "",
-          f"Made by `OMP_NUM_THREADS=1 python benchmarks/overhead.py --batch {a.batch} --nfe {a.nfe} "
-          f"--repeat {a.repeat}` on CPU (one thread), shipped MNIST prior, batch {a.batch} held-out digits, "
-          "mnist-suite operators (shared masks/kernels). Wall time: median of "
-          f"{a.repeat} runs; unit = one network evaluation at this batch, re-timed (median of 10) right after "
-          "each sampler. DPS and ΠGDM (ours and deepinv's DPS) are charged forward + backward per NFE.", "",
-          "| task | sampler | NFE | wall s (batch) | unit ms | ratio |", "|---|---|---|---|---|---|"]
+    md = [
+        "# Sampler overhead (wall time ÷ NFE × one network evaluation)",
+        "",
+        f"Made by `OMP_NUM_THREADS=1 python benchmarks/overhead.py --batch {a.batch} --nfe {a.nfe} "
+        f"--repeat {a.repeat}` on CPU (one thread), shipped MNIST prior, batch {a.batch} held-out digits, "
+        "mnist-suite operators (shared masks/kernels). Wall time: median of "
+        f"{a.repeat} runs; unit = one network evaluation at this batch, re-timed (median of 10) right after "
+        "each sampler. DPS and ΠGDM (ours and deepinv's DPS) are charged forward + backward per NFE.",
+        "",
+        "| task | sampler | NFE | wall s (batch) | unit ms | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for task, m, nfe, wall, unit, ratio in rows:
         md.append(f"| {task} | {m} | {nfe} | {wall:.3f} | {unit * 1e3:.2f} | {ratio:.2f} |")
     md += [""] + [f"- {task} {m} did not run: {why}" for task, m, why in skipped]

@@ -9,6 +9,7 @@ their best weight on the same images (oracle tuning, which favours them).  Write
 photo_prior.md, photo_prior_loss.png, photo_prior_samples.png and
 photo_prior_denoise.png (overwriting this script's own previous outputs in --out).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,30 +65,45 @@ def main():
 
     cfg = prior.net.config
     md = [
-        "# Shipped photo prior (`invdiff.load_prior(\"photo\")`)", "",
+        '# Shipped photo prior (`invdiff.load_prior("photo")`)',
+        "",
         "Made by `python benchmarks/photo_prior.py` (CPU). Training: `invdiff train --data photo --width "
         f"{cfg.channels} --multipliers {' '.join(map(str, cfg.multipliers))} --attention --patch 32 --batch 64 "
         "--lr 1e-3 --save-every 100 --threads 1`, stopped after the "
-        f"step-{extra.get('steps', '?')} checkpoint and exported with `invdiff export`.", "",
+        f"step-{extra.get('steps', '?')} checkpoint and exported with `invdiff export`.",
+        "",
         f"- Fully convolutional ε-UNet (no attention: runs at any size divisible by 4), {n_params / 1e6:.2f} M "
         f"parameters, channels {cfg.channels}, multipliers {cfg.multipliers}, linear β schedule, T = 1000, EMA 0.999.",
         f"- {extra.get('steps', '?')} steps at batch 64 of random 32² gray patches from the train photos "
         f"({', '.join(data.PHOTO_TRAIN)}), long side ≤ 512, random rescaling ×0.5–1, flips and 90° rotations.",
-        f"- Held-out photos: {', '.join(data.PHOTO_TEST)} (center crop, resized, gray).", "",
-        "## Loss curve", "", "![loss](photo_prior_loss.png)", "",
-        f"## 16 DDIM samples at 64² (50 steps, seed 0; {t_samp:.1f} s on CPU)", "",
-        "The prior models local texture and edges (32² patches), not whole scenes.", "",
-        "![samples](photo_prior_samples.png)", "",
-        "## Tweedie denoising on the held-out photos", "",
+        f"- Held-out photos: {', '.join(data.PHOTO_TEST)} (center crop, resized, gray).",
+        "",
+        "## Loss curve",
+        "",
+        "![loss](photo_prior_loss.png)",
+        "",
+        f"## 16 DDIM samples at 64² (50 steps, seed 0; {t_samp:.1f} s on CPU)",
+        "",
+        "The prior models local texture and edges (32² patches), not whole scenes.",
+        "",
+        "![samples](photo_prior_samples.png)",
+        "",
+        "## Tweedie denoising on the held-out photos",
+        "",
         "Mean PSNR (dB) over the 4 held-out photos; images and σ on [-1, 1]. "
-        "TV weight and wavelet σ-scale are the best of a grid on these same images.", "",
+        "TV weight and wavelet σ-scale are the best of a grid on these same images.",
+        "",
         "| size | σ | Tweedie x̂0 (prior) | TV (best weight) | wavelet BayesShrink (best) | margin over best |",
         "|---|---|---|---|---|---|",
     ]
     for size, s, tw, tv, w, wv, k in rows:
         md.append(f"| {size}² | {s} | {tw:.2f} | {tv:.2f} (w {w}) | {wv:.2f} (×{k}) | {tw - max(tv, wv):+.2f} |")
-    md += ["", "![denoise](photo_prior_denoise.png)", "",
-           "Left to right: truth, noisy (σ = 0.2), Tweedie x̂0 (camera, 128²)."]
+    md += [
+        "",
+        "![denoise](photo_prior_denoise.png)",
+        "",
+        "Left to right: truth, noisy (σ = 0.2), Tweedie x̂0 (camera, 128²).",
+    ]
     (out / "photo_prior.md").write_text("\n".join(md) + "\n")
     print(f"wrote {out / 'photo_prior.md'}")
 

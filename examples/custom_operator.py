@@ -8,6 +8,7 @@ with DPS (needs only A) and DiffPIR (needs the prox of ‖y − Ax‖², done by
 
     python examples/custom_operator.py [--n 4] [--dps-steps 200] [--diffpir-steps 50] [--out-dir .] [--small]
 """
+
 import argparse
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ if a.small:
 a.out_dir.mkdir(parents=True, exist_ok=True)
 t_start = time.perf_counter()
 
-KERNEL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16     # binomial blur along the rows (width)
+KERNEL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16  # binomial blur along the rows (width)
 
 
 def A(x):
@@ -51,24 +52,26 @@ def At(y):
 
 
 op = operators.from_callables(A, At, input_shape=(1, 28, 28), output_shape=(1, 28, 14))
-op_auto = operators.from_callables(A, input_shape=(1, 28, 28))   # At = vector–Jacobian product of A
+op_auto = operators.from_callables(A, input_shape=(1, 28, 28))  # At = vector–Jacobian product of A
 
 # ---- check the adjoint (float64): ⟨Ax, y⟩ = ⟨x, Aᵀy⟩ for random x, y ------------------------
 g = torch.Generator().manual_seed(0)
 xr = torch.randn(3, 1, 28, 28, generator=g, dtype=torch.float64)
 yr = torch.randn(3, 1, 28, 14, generator=g, dtype=torch.float64)
 lhs, rhs = (op.A(xr) * yr).sum(), (xr * op.At(yr)).sum()
-print(f"adjoint identity: <Ax,y> = {float(lhs):.6f}, <x,A^T y> = {float(rhs):.6f}, "
-      f"relative error {float((lhs - rhs).abs() / lhs.abs()):.2e}")
+print(
+    f"adjoint identity: <Ax,y> = {float(lhs):.6f}, <x,A^T y> = {float(rhs):.6f}, "
+    f"relative error {float((lhs - rhs).abs() / lhs.abs()):.2e}"
+)
 print(f"hand-written At vs autograd At: max difference {float((op.At(yr) - op_auto.At(yr)).abs().max()):.2e}")
 print("samplers that accept this operator:", ", ".join(samplers_that_accept(op)))
 
 # ---- restore held-out digits ----------------------------------------------------------------
 sigma_y = 0.05
 prior = invdiff.load_prior("mnist")
-x = mnist("test")[:a.n]
-y = operators.measure(op, x, sigma_y, seed=0)             # y = A x + σ_y n, per-sample seeded
-rows = [("A†y (CG)", operators.pinv(op, y), 0, 0.0)]      # minimum-norm least squares, no prior
+x = mnist("test")[: a.n]
+y = operators.measure(op, x, sigma_y, seed=0)  # y = A x + σ_y n, per-sample seeded
+rows = [("A†y (CG)", operators.pinv(op, y), 0, 0.0)]  # minimum-norm least squares, no prior
 for method, steps, kw in [("dps", a.dps_steps, {"zeta": 0.3}), ("diffpir", a.diffpir_steps, {"zeta": 0.1})]:
     prior.nfe, t0 = 0, time.perf_counter()
     xh = invdiff.solve(y, op, prior, method=method, sigma_y=sigma_y, steps=steps, seed=0, **kw)
@@ -81,6 +84,7 @@ for name, xh, nfe, sec in rows:
     captions[("custom op", name)] = f"\n{ps:.1f} dB"
     print(f"{name:<10}{ps:>7.2f}{ss:>7.3f}{nfe:>6d}{sec:>9.1f}")
 cols = [("truth", x), ("y (28×14)", y)] + [(name, xh) for name, xh, _, _ in rows]
-png = comparison_figure([("custom op", cols)], free_path(a.out_dir / "custom_operator.png"),
-                        n_show=a.n, captions=captions)
+png = comparison_figure(
+    [("custom op", cols)], free_path(a.out_dir / "custom_operator.png"), n_show=a.n, captions=captions
+)
 print(f"\nwrote {png} in {time.perf_counter() - t_start:.1f} s")

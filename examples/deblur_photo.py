@@ -7,6 +7,7 @@ the DPS-protocol Gaussian kernel scaled to 128 px (31×31, std ≈ 1.5, circular
 
     python examples/deblur_photo.py [--steps 50] [--size 128] [--photo 0] [--prior photo] [--small]
 """
+
 import argparse
 import time
 from pathlib import Path
@@ -33,18 +34,21 @@ a.out_dir.mkdir(parents=True, exist_ok=True)
 t_start = time.perf_counter()
 
 sigma_y = 0.05
-prior = invdiff.load_prior(a.prior)         # "photo": any H, W divisible by 4 (shape from the operator)
-x = photo(PHOTO_TEST[a.photo], size=a.size)                  # (1, 1, size, size) in [-1, 1]
-op = operators.build("gaussian_blur", shape=x.shape[1:], seed=0)   # kernel scaled from 61×61, std 3 @ 256
+prior = invdiff.load_prior(a.prior)  # "photo": any H, W divisible by 4 (shape from the operator)
+x = photo(PHOTO_TEST[a.photo], size=a.size)  # (1, 1, size, size) in [-1, 1]
+op = operators.build("gaussian_blur", shape=x.shape[1:], seed=0)  # kernel scaled from 61×61, std 3 @ 256
 y = operators.measure(op, x, sigma_y, seed=0)
 k = op.kernel.shape[-1]
 print(f"{PHOTO_TEST[a.photo]} at {a.size}×{a.size}, Gaussian blur {k}×{k}, sigma_y = {sigma_y}")
 
 # references without a prior: the blurry measurement, the pseudo-inverse A†y (it divides by tiny
 # singular values and so amplifies the noise) and Tikhonov (AᵀA + ρI)⁻¹Aᵀy = prox at 0
-rows = [("y (blurred)", y, 0, 0.0), ("A†y", operators.pinv(op, y), 0, 0.0),
-        ("Tikhonov", operators.prox(op, torch.zeros_like(x), y, 0.05), 0, 0.0)]
-for method, kw in [("diffpir", {"zeta": 0.1}), ("ddrm", {})]:   # DiffPIR ζ = 0.1 for blur (reference)
+rows = [
+    ("y (blurred)", y, 0, 0.0),
+    ("A†y", operators.pinv(op, y), 0, 0.0),
+    ("Tikhonov", operators.prox(op, torch.zeros_like(x), y, 0.05), 0, 0.0),
+]
+for method, kw in [("diffpir", {"zeta": 0.1}), ("ddrm", {})]:  # DiffPIR ζ = 0.1 for blur (reference)
     prior.nfe, t0 = 0, time.perf_counter()
     xh = invdiff.solve(y, op, prior, method=method, sigma_y=sigma_y, steps=a.steps, seed=0, **kw)
     rows.append((method, xh, prior.nfe, time.perf_counter() - t0))
@@ -55,6 +59,10 @@ for name, xh, nfe, sec in rows:
     ps, ss = float(invdiff.psnr(xh, x)[0]), float(invdiff.ssim(xh, x)[0])
     captions[("photo", name)] = f"\n{ps:.1f} dB"
     print(f"{name:<12}{ps:>7.2f}{ss:>7.3f}{nfe:>5d}{sec:>9.1f}")
-png = comparison_figure([("photo", [("truth", x)] + [(n, xh) for n, xh, _, _ in rows])],
-                        free_path(a.out_dir / "deblur_photo.png"), n_show=1, captions=captions)
+png = comparison_figure(
+    [("photo", [("truth", x)] + [(n, xh) for n, xh, _, _ in rows])],
+    free_path(a.out_dir / "deblur_photo.png"),
+    n_show=1,
+    captions=captions,
+)
 print(f"\nwrote {png} in {time.perf_counter() - t_start:.1f} s")

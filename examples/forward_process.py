@@ -7,11 +7,13 @@ prior's Tweedie estimate x̂0 are recorded through the sampler's ``callback``).
 
     python examples/forward_process.py [--steps 50] [--n 4] [--out-dir .] [--small]
 """
+
 import argparse
 import time
 from pathlib import Path
 
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
@@ -35,8 +37,8 @@ if a.small:
 a.out_dir.mkdir(parents=True, exist_ok=True)
 t0 = time.perf_counter()
 
-prior = invdiff.load_prior("mnist")         # EpsPrior: the VP network used in the VE σ convention
-x0 = mnist("test")[:1]                      # one held-out digit, (1, 1, 28, 28) in [-1, 1]
+prior = invdiff.load_prior("mnist")  # EpsPrior: the VP network used in the VE σ convention
+x0 = mnist("test")[:1]  # one held-out digit, (1, 1, 28, 28) in [-1, 1]
 eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
 sigmas = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 20.0, prior.sigma_max]
 
@@ -50,7 +52,7 @@ def show(x, s):
 print(f"{'sigma':>8} {'std(x_sigma - x0)':>18} {'ratio':>6} {'PSNR(x_sigma, x0)':>18}")
 fig, axes = plt.subplots(1, len(sigmas), figsize=(1.3 * len(sigmas), 1.7))
 for ax, s in zip(axes, sigmas):
-    xs = x0 + s * eps                                   # VE noising
+    xs = x0 + s * eps  # VE noising
     if s > 0:
         std = float((xs - x0).std())
         print(f"{s:>8.2f} {std:>18.4f} {std / s:>6.3f} {float(invdiff.psnr(xs, x0)[0]):>18.2f}")
@@ -64,11 +66,18 @@ plt.close(fig)
 
 # (2) reverse: DDIM from pure noise; the callback receives (step, σ, x_σ, x̂0) at every step
 frames_rev = []
-x_gen = ddim(prior, (a.n, 1, 28, 28), steps=a.steps, seed=0,
-             callback=lambda i, s, x, x0_hat: frames_rev.append((s, show(x, s), x0_hat)))
+x_gen = ddim(
+    prior,
+    (a.n, 1, 28, 28),
+    steps=a.steps,
+    seed=0,
+    callback=lambda i, s, x, x0_hat: frames_rev.append((s, show(x, s), x0_hat)),
+)
 frames_rev.append((0.0, x_gen, x_gen))
-print(f"DDIM: {a.steps} steps, {prior.nfe} network evaluations, samples in "
-      f"[{float(x_gen.min()):.2f}, {float(x_gen.max()):.2f}]")
+print(
+    f"DDIM: {a.steps} steps, {prior.nfe} network evaluations, samples in "
+    f"[{float(x_gen.min()):.2f}, {float(x_gen.max()):.2f}]"
+)
 
 
 def tile(batch, scale=4):
@@ -78,12 +87,12 @@ def tile(batch, scale=4):
 
 
 frames = []
-for s in np.geomspace(0.01, prior.sigma_max, 30):       # forward: one digit, repeated n times
+for s in np.geomspace(0.01, prior.sigma_max, 30):  # forward: one digit, repeated n times
     xs = show(x0 + s * eps, s).expand(a.n, -1, -1, -1)
     frames.append(np.concatenate([tile(xs), tile(xs)], axis=0))
-for s, xs, x0_hat in frames_rev:                         # reverse: top x_σ, bottom x̂0(x_σ)
+for s, xs, x0_hat in frames_rev:  # reverse: top x_σ, bottom x̂0(x_σ)
     frames.append(np.concatenate([tile(xs), tile(x0_hat)], axis=0))
-frames += [frames[-1]] * 10                              # hold the last frame
+frames += [frames[-1]] * 10  # hold the last frame
 gif = free_path(a.out_dir / "forward_process.gif")
 imgs = [Image.fromarray(f) for f in frames]
 imgs[0].save(gif, save_all=True, append_images=imgs[1:], duration=80, loop=0)

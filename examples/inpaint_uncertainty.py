@@ -8,11 +8,13 @@ map and the absolute error of the mean.
 
     python examples/inpaint_uncertainty.py [--samples 8] [--method ddrm] [--steps 20] [--out-dir .] [--small]
 """
+
 import argparse
 import time
 from pathlib import Path
 
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
@@ -39,12 +41,13 @@ t0 = time.perf_counter()
 
 sigma_y = 0.05
 prior = invdiff.load_prior("mnist")
-x = mnist("test")[:a.n]
-params = {"size": 14, "margin": 2} if a.task == "inpaint_box" else {"fraction": 0.7}   # the mnist suite's
-op = operators.build(a.task, shape=(1, 28, 28), batch=a.n, seed=0, **params)          # per-digit masks
+x = mnist("test")[: a.n]
+params = {"size": 14, "margin": 2} if a.task == "inpaint_box" else {"fraction": 0.7}  # the mnist suite's
+op = operators.build(a.task, shape=(1, 28, 28), batch=a.n, seed=0, **params)  # per-digit masks
 y = operators.measure(op, x, sigma_y, seed=0)
-mean, std = invdiff.posterior_stats(y, op, prior, method=a.method, samples=a.samples, seed=0,
-                                    sigma_y=sigma_y, steps=a.steps)
+mean, std = invdiff.posterior_stats(
+    y, op, prior, method=a.method, samples=a.samples, seed=0, sigma_y=sigma_y, steps=a.steps
+)
 err = (mean - x).abs()
 
 
@@ -54,21 +57,32 @@ def corr(u, v):
     return float(torch.corrcoef(torch.stack([u, v]))[0, 1])
 
 
-hidden = op.mask == 0                                   # True where the pixel was not measured
-print(f"{a.task}, {a.method} ({a.steps} steps) x {a.samples} samples, {a.n} digits, sigma_y = {sigma_y}, "
-      f"{prior.nfe} network evaluations, {time.perf_counter() - t0:.1f} s")
+hidden = op.mask == 0  # True where the pixel was not measured
+print(
+    f"{a.task}, {a.method} ({a.steps} steps) x {a.samples} samples, {a.n} digits, sigma_y = {sigma_y}, "
+    f"{prior.nfe} network evaluations, {time.perf_counter() - t0:.1f} s"
+)
 print(f"{'digit':>5} {'PSNR(mean)':>11} {'corr(std,|err|)':>16} {'std hidden':>11} {'std seen':>9}")
 for i in range(a.n):
-    print(f"{i:>5} {float(invdiff.psnr(mean[i:i+1], x[i:i+1])[0]):>11.2f} {corr(std[i], err[i]):>16.3f} "
-          f"{float(std[i][hidden[i]].mean()):>11.3f} {float(std[i][~hidden[i]].mean()):>9.3f}")
-print(f"all pixels: correlation(std, |error|) = {corr(std, err):.3f}; mean std hidden "
-      f"{float(std[hidden].mean()):.3f} vs measured {float(std[~hidden].mean()):.3f}")
+    print(
+        f"{i:>5} {float(invdiff.psnr(mean[i : i + 1], x[i : i + 1])[0]):>11.2f} {corr(std[i], err[i]):>16.3f} "
+        f"{float(std[i][hidden[i]].mean()):>11.3f} {float(std[i][~hidden[i]].mean()):>9.3f}"
+    )
+print(
+    f"all pixels: correlation(std, |error|) = {corr(std, err):.3f}; mean std hidden "
+    f"{float(std[hidden].mean()):.3f} vs measured {float(std[~hidden].mean()):.3f}"
+)
 
 # figure: truth | measurement | posterior mean | std and |error| (one colour scale, with colorbars)
-cols = [("truth", x, "gray"), ("measurement y", y, "gray"), (f"mean of {a.samples}", mean, "gray"),
-        ("posterior std", std, "magma"), ("|mean − truth|", err, "magma")]
+cols = [
+    ("truth", x, "gray"),
+    ("measurement y", y, "gray"),
+    (f"mean of {a.samples}", mean, "gray"),
+    ("posterior std", std, "magma"),
+    ("|mean − truth|", err, "magma"),
+]
 fig, axes = plt.subplots(a.n, len(cols), figsize=(2.1 * len(cols), 2.0 * a.n), squeeze=False)
-vmax = float(torch.maximum(std.max(), err.max()))       # std and error on one scale (units of [-1, 1])
+vmax = float(torch.maximum(std.max(), err.max()))  # std and error on one scale (units of [-1, 1])
 for i in range(a.n):
     for j, (title, img, cmap) in enumerate(cols):
         ax = axes[i, j]

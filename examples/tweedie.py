@@ -7,11 +7,13 @@ estimate (x0 drawn from the prior, weighted by the likelihood N(x_σ; x0, σ²I)
 
     python examples/tweedie.py [--n 8] [--mc 20000] [--out-dir .] [--small]
 """
+
 import argparse
 import time
 from pathlib import Path
 
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
@@ -35,8 +37,8 @@ t0 = time.perf_counter()
 
 # ---- 1. MNIST: one network evaluation per σ -------------------------------------------------
 prior = invdiff.load_prior("mnist")
-x0 = mnist("test")[:a.n]
-eps = operators.randn(x0.shape[1:], seed=0, n=a.n).float()   # per-sample seeded N(0, I)
+x0 = mnist("test")[: a.n]
+eps = operators.randn(x0.shape[1:], seed=0, n=a.n).float()  # per-sample seeded N(0, I)
 sigmas = [0.1, 0.2, 0.5, 1.0, 2.0]
 fig = plt.figure(figsize=(2.0 * len(sigmas) + 5, 4.4))
 gs = fig.add_gridspec(2, len(sigmas) + 1, width_ratios=[1] * len(sigmas) + [2.6])
@@ -44,7 +46,7 @@ print(f"MNIST, {a.n} held-out digits\n{'sigma':>6} {'PSNR noisy':>11} {'PSNR Twe
 with torch.no_grad():
     for j, s in enumerate(sigmas):
         xs = x0 + s * eps
-        x0_hat = prior.x0(xs, s)                          # Tweedie: xs − σ ε̂(xs, σ)
+        x0_hat = prior.x0(xs, s)  # Tweedie: xs − σ ε̂(xs, σ)
         pn, pd = float(invdiff.psnr(xs, x0).mean()), float(invdiff.psnr(x0_hat, x0).mean())
         print(f"{s:>6.2f} {pn:>11.2f} {pd:>13.2f}")
         panels = [(xs, f"x_σ, σ = {s}\n{pn:.1f} dB"), (x0_hat, f"E[x0|x_σ]\n{pd:.1f} dB")]
@@ -55,27 +57,35 @@ with torch.no_grad():
             ax.axis("off")
 
 # ---- 2. a 2-D Gaussian mixture: the exact Tweedie denoiser vs Monte Carlo -------------------
-gmm = invdiff.GaussianMixturePrior(torch.tensor([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]]),
-                                   weights=torch.tensor([0.4, 0.4, 0.2]), std=0.4)
+gmm = invdiff.GaussianMixturePrior(
+    torch.tensor([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]]), weights=torch.tensor([0.4, 0.4, 0.2]), std=0.4
+)
 sigma = 1.0
 g = torch.Generator().manual_seed(1)
 clean = gmm.sample(200, seed=2, dtype=torch.float64)
-xq = clean + sigma * torch.randn(clean.shape, generator=g, dtype=torch.float64)   # noisy query points
-exact = gmm.x0(xq, sigma)                                 # closed form, Σ_k r_k(x) [m_k + a_k (x − m_k)]
-draws = gmm.sample(a.mc, seed=3, dtype=torch.float64)     # x0^(j) ~ p(x0)
-w = torch.softmax(-torch.cdist(xq, draws) ** 2 / (2 * sigma**2), dim=1)   # ∝ N(x_σ; x0^(j), σ² I)
-mc = w @ draws                                            # self-normalised importance estimate of E[x0|x_σ]
+xq = clean + sigma * torch.randn(clean.shape, generator=g, dtype=torch.float64)  # noisy query points
+exact = gmm.x0(xq, sigma)  # closed form, Σ_k r_k(x) [m_k + a_k (x − m_k)]
+draws = gmm.sample(a.mc, seed=3, dtype=torch.float64)  # x0^(j) ~ p(x0)
+w = torch.softmax(-(torch.cdist(xq, draws) ** 2) / (2 * sigma**2), dim=1)  # ∝ N(x_σ; x0^(j), σ² I)
+mc = w @ draws  # self-normalised importance estimate of E[x0|x_σ]
 diff = (mc - exact).norm(dim=1)
 shift = (exact - xq).norm(dim=1).mean()
 print(f"2-D mixture, sigma = {sigma}, {len(xq)} noisy points: mean |E[x0|x] - x| = {float(shift):.3f}")
-print(f"exact vs Monte Carlo ({a.mc} draws): max difference {float(diff.max()):.4f}, "
-      f"mean {float(diff.mean()):.4f}")
+print(f"exact vs Monte Carlo ({a.mc} draws): max difference {float(diff.max()):.4f}, mean {float(diff.mean()):.4f}")
 
 ax = fig.add_subplot(gs[:, -1])
 ax.scatter(*draws[:2000].T, s=2, c="0.75", label="prior samples x0")
 ax.scatter(*xq.T, s=6, c="tab:red", label=f"noisy x_σ (σ = {sigma})")
-ax.quiver(*xq.T, *(exact - xq).T, angles="xy", scale_units="xy", scale=1, width=0.003, color="tab:blue",
-          label="x_σ → E[x0|x_σ] (exact)")
+ax.quiver(
+    *xq.T,
+    *(exact - xq).T,
+    angles="xy",
+    scale_units="xy",
+    scale=1,
+    width=0.003,
+    color="tab:blue",
+    label="x_σ → E[x0|x_σ] (exact)",
+)
 ax.scatter(*mc.T, s=8, marker="x", c="k", lw=0.6, label="Monte Carlo E[x0|x_σ]")
 ax.set_aspect("equal")
 ax.set_title(f"exact vs Monte Carlo: max diff {float(diff.max()):.3f}", fontsize=9)

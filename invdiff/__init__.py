@@ -8,23 +8,47 @@
 
 Conventions: images (B, C, H, W) in [-1, 1]; VE noise x = x0 + σ ε; per-sample seeds.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "solve": ("api", "solve"), "posterior_stats": ("api", "posterior_stats"),
-    "load_prior": ("load", "load_prior"), "SAMPLERS": ("samplers", "SAMPLERS"),
-    "POSTERIOR": ("samplers", "POSTERIOR"), "UNCONDITIONAL": ("samplers", "UNCONDITIONAL"),
-    "EpsPrior": ("prior", "EpsPrior"), "GaussianMixturePrior": ("prior", "GaussianMixturePrior"),
-    "Prior": ("prior", "Prior"), "VPSchedule": ("schedule", "VPSchedule"),
-    "psnr": ("metrics", "psnr"), "ssim": ("metrics", "ssim"),
+    "solve": ("api", "solve"),
+    "posterior_stats": ("api", "posterior_stats"),
+    "load_prior": ("load", "load_prior"),
+    "SAMPLERS": ("samplers", "SAMPLERS"),
+    "POSTERIOR": ("samplers", "POSTERIOR"),
+    "UNCONDITIONAL": ("samplers", "UNCONDITIONAL"),
+    "EpsPrior": ("prior", "EpsPrior"),
+    "GaussianMixturePrior": ("prior", "GaussianMixturePrior"),
+    "Prior": ("prior", "Prior"),
+    "VPSchedule": ("schedule", "VPSchedule"),
+    "psnr": ("metrics", "psnr"),
+    "ssim": ("metrics", "ssim"),
     "DivergenceError": ("samplers.checks", "DivergenceError"),
 }
 __all__ = sorted(_LAZY)
 # submodules reachable as attributes after a bare ``import invdiff`` (imported on first use)
-_SUBMODULES = ("samplers", "nets", "interop", "data", "bench", "metrics", "viz",
-               "prior", "schedule", "load", "io", "train", "api", "exact", "rng", "baselines", "demo")
+_SUBMODULES = (
+    "samplers",
+    "nets",
+    "interop",
+    "data",
+    "bench",
+    "metrics",
+    "viz",
+    "prior",
+    "schedule",
+    "load",
+    "io",
+    "train",
+    "api",
+    "exact",
+    "rng",
+    "baselines",
+    "demo",
+)
 
 
 def __getattr__(name):

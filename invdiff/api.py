@@ -6,6 +6,7 @@
 Keyword arguments go to the sampler unchanged; one it does not take is a
 ``TypeError`` naming it and the ones it does take (never silently ignored).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -19,11 +20,15 @@ from .samplers import POSTERIOR, SAMPLERS, UNCONDITIONAL
 
 def _sampler(method: str):
     if method not in SAMPLERS:
-        raise ValueError(f"unknown method {method!r}; posterior samplers: {', '.join(POSTERIOR)} "
-                         f"(all samplers: {', '.join(SAMPLERS)})")
+        raise ValueError(
+            f"unknown method {method!r}; posterior samplers: {', '.join(POSTERIOR)} "
+            f"(all samplers: {', '.join(SAMPLERS)})"
+        )
     if method in UNCONDITIONAL:
-        raise ValueError(f"{method!r} is an unconditional sampler (call invdiff.samplers.{method}(prior, shape)); "
-                         f"solve needs a posterior sampler: {', '.join(POSTERIOR)}")
+        raise ValueError(
+            f"{method!r} is an unconditional sampler (call invdiff.samplers.{method}(prior, shape)); "
+            f"solve needs a posterior sampler: {', '.join(POSTERIOR)}"
+        )
     return POSTERIOR[method]
 
 
@@ -34,8 +39,9 @@ def _check_kwargs(fn, method: str, kw: dict) -> None:
     accepted = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
     unknown = sorted(set(kw) - set(accepted))
     if unknown:
-        raise TypeError(f"{method} got unexpected keyword argument(s) {', '.join(unknown)}; "
-                        f"it accepts: {', '.join(accepted)}")
+        raise TypeError(
+            f"{method} got unexpected keyword argument(s) {', '.join(unknown)}; it accepts: {', '.join(accepted)}"
+        )
 
 
 def solve(y: Tensor, op, prior, method: str = "diffpir", **kw) -> Tensor:
@@ -49,8 +55,9 @@ def solve(y: Tensor, op, prior, method: str = "diffpir", **kw) -> Tensor:
     return fn(prior, op, y, **kw)
 
 
-def posterior_stats(y: Tensor, op, prior, method: str = "diffpir", samples: int = 8, seed: int = 0,
-                    progress: bool = True, **kw) -> tuple[Tensor, Tensor]:
+def posterior_stats(
+    y: Tensor, op, prior, method: str = "diffpir", samples: int = 8, seed: int = 0, progress: bool = True, **kw
+) -> tuple[Tensor, Tensor]:
     """Per-pixel posterior mean and standard deviation from ``samples`` draws per measurement.
 
     Draw k uses seed ``sample_seed(seed, k)`` for the whole batch, so draw k of image i does not
@@ -66,6 +73,7 @@ def posterior_stats(y: Tensor, op, prior, method: str = "diffpir", samples: int 
     it = range(samples)
     if progress and samples > 1:
         from tqdm.auto import tqdm
+
         it = tqdm(it, desc=f"{method} samples", leave=False)
     mean = m2 = None
     for k in it:  # Welford's running mean and sum of squared deviations, in float64

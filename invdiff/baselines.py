@@ -25,6 +25,7 @@ suite provides training images, and records the value).  Without tuning the
 MNIST training digits at σ_y = 0.05 on [-1, 1] (Wiener ``balance`` = 0.002 for both the
 9×9 std-1 Gaussian and the 7×7 motion blur; TV ``weight`` = 0.015 for denoising).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from operators import linalg
 @dataclass(frozen=True)
 class Param:
     """A tunable weight: its name in ``task_info``, documented default and search grid."""
+
     name: str
     default: float
     grid: tuple[float, ...]
@@ -69,8 +71,9 @@ def psf(op, x_like: Tensor) -> Tensor:
     d[..., d.shape[-2] // 2, d.shape[-1] // 2] = 1
     k = linalg.forward(op, d)
     if k.shape != d.shape:
-        raise ValueError(f"wiener needs an image-shaped blur (y shape {tuple(k.shape[1:])} != x shape "
-                         f"{tuple(d.shape[1:])})")
+        raise ValueError(
+            f"wiener needs an image-shaped blur (y shape {tuple(k.shape[1:])} != x shape {tuple(d.shape[1:])})"
+        )
     return k
 
 
@@ -132,11 +135,14 @@ def tv_denoise(op, y: Tensor, sigma_y: float, info: dict) -> Tensor:
 
 tv_denoise.param = Param("weight", 0.015, (0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.08, 0.12))
 
-BASELINES = {"pinv": pinv, "wiener": wiener, "biharmonic": biharmonic, "bicubic": bicubic,
-             "tv_denoise": tv_denoise}
+BASELINES = {"pinv": pinv, "wiener": wiener, "biharmonic": biharmonic, "bicubic": bicubic, "tv_denoise": tv_denoise}
 # which baselines make sense for which kind of task (pinv for every linear task)
-FOR_KIND = {"blur": ("wiener", "pinv"), "inpaint": ("biharmonic", "pinv"), "sr": ("bicubic", "pinv"),
-            "denoise": ("tv_denoise", "pinv")}
+FOR_KIND = {
+    "blur": ("wiener", "pinv"),
+    "inpaint": ("biharmonic", "pinv"),
+    "sr": ("bicubic", "pinv"),
+    "denoise": ("tv_denoise", "pinv"),
+}
 
 
 def tune(fn, op, x: Tensor, y: Tensor, sigma_y: float, info: dict) -> float | None:

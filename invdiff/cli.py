@@ -1,4 +1,5 @@
 """The ``invdiff`` command line: demo, restore, sample, train, export, bench."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,8 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-TASKS = ("gaussian_blur", "motion_blur", "uniform_blur", "inpaint_box", "inpaint_random", "sr_avg",
-         "sr_bicubic", "denoise")
+TASKS = (
+    "gaussian_blur",
+    "motion_blur",
+    "uniform_blur",
+    "inpaint_box",
+    "inpaint_random",
+    "sr_avg",
+    "sr_bicubic",
+    "denoise",
+)
 
 
 def _free_path(path: Path) -> Path:
@@ -18,6 +27,7 @@ def _free_path(path: Path) -> Path:
 
 def _device(name: str | None):
     import torch
+
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
@@ -25,18 +35,25 @@ def _device(name: str | None):
 def cmd_demo(a) -> int:
     from .demo import run_demo
 
-    run_demo(out=_free_path(Path(a.out)), n=a.n, seed=a.seed, device=_device(a.device), fast=a.fast, prior=a.prior,
-             photo=not a.no_photo)
+    run_demo(
+        out=_free_path(Path(a.out)),
+        n=a.n,
+        seed=a.seed,
+        device=_device(a.device),
+        fast=a.fast,
+        prior=a.prior,
+        photo=not a.no_photo,
+    )
     return 0
 
 
 # ---- restore --------------------------------------------------------------------------------
 def cmd_restore(a) -> int:
-    import torch
     import operators
+
+    from .api import posterior_stats, solve
     from .io import read_image, write_image
     from .load import load_prior
-    from .api import posterior_stats, solve
 
     out = Path(a.out)
     if out.exists() and not a.force:
@@ -46,8 +63,9 @@ def cmd_restore(a) -> int:
     C = prior.image_shape[0] if prior.image_shape else 1
     x = read_image(a.image, channels=C).to(dev)
     if prior.image_shape and tuple(x.shape[1:]) != tuple(prior.image_shape) and a.prior == "mnist":
-        raise SystemExit(f"error: the mnist prior works on {prior.image_shape} images; {a.image} is "
-                         f"{tuple(x.shape[1:])}")
+        raise SystemExit(
+            f"error: the mnist prior works on {prior.image_shape} images; {a.image} is {tuple(x.shape[1:])}"
+        )
     params = {}
     if a.kernel_size:
         params["size"] = a.kernel_size
@@ -72,6 +90,7 @@ def cmd_restore(a) -> int:
         print(f"wrote {out}")
     if not a.measurement:
         from .metrics import psnr
+
         res = mean if a.samples > 1 else xh
         print(f"PSNR vs input image: {float(psnr(res, x)[0]):.2f} dB ({time.perf_counter() - t0:.1f} s)")
     return 0
@@ -98,11 +117,24 @@ def cmd_train(a) -> int:
     from .nets.unet import UNetConfig
     from .train import TrainConfig, train
 
-    net = UNetConfig(in_channels=a.channels, channels=a.width, multipliers=tuple(a.multipliers),
-                     attention_levels=tuple(a.attention))
-    cfg = TrainConfig(data=a.data, out=a.out, steps=a.steps, batch=a.batch, lr=a.lr, ema=a.ema,
-                      save_every=a.save_every, seed=a.seed, hflip=a.hflip, patch=a.patch,
-                      channels=a.channels, net=net.to_dict(), threads=a.threads)
+    net = UNetConfig(
+        in_channels=a.channels, channels=a.width, multipliers=tuple(a.multipliers), attention_levels=tuple(a.attention)
+    )
+    cfg = TrainConfig(
+        data=a.data,
+        out=a.out,
+        steps=a.steps,
+        batch=a.batch,
+        lr=a.lr,
+        ema=a.ema,
+        save_every=a.save_every,
+        seed=a.seed,
+        hflip=a.hflip,
+        patch=a.patch,
+        channels=a.channels,
+        net=net.to_dict(),
+        threads=a.threads,
+    )
     train(cfg, resume=a.resume, device=a.device)
     return 0
 
@@ -124,9 +156,19 @@ def cmd_bench(a) -> int:
     prior = None
     if a.prior:
         from .load import load_prior
+
         prior = load_prior(a.prior, device=_device(a.device))
-    run_suite(a.suite, jsonl, methods=a.methods, nfe=a.nfe, seeds=list(range(a.seeds)),
-              n_images=a.n_images, device=a.device, tasks=a.tasks, prior=prior)
+    run_suite(
+        a.suite,
+        jsonl,
+        methods=a.methods,
+        nfe=a.nfe,
+        seeds=list(range(a.seeds)),
+        n_images=a.n_images,
+        device=a.device,
+        tasks=a.tasks,
+        prior=prior,
+    )
     print(f"summary: {summarize(jsonl, out)}")
     return 0
 
@@ -136,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="invdiff", description=__doc__, formatter_class=fmt)
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    d = sub.add_parser("demo", help="restore held-out digits with several samplers; print a table, save a figure",
-                       formatter_class=fmt)
+    d = sub.add_parser(
+        "demo", help="restore held-out digits with several samplers; print a table, save a figure", formatter_class=fmt
+    )
     d.add_argument("--out", default="invdiff-demo.png", help="figure path (a free name is chosen if it exists)")
     d.add_argument("--n", type=int, default=8, help="held-out digits")
     d.add_argument("--seed", type=int, default=0)

@@ -11,6 +11,7 @@
 
 All tensors are float32 in [-1, 1], shape (N, C, H, W).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -81,7 +82,7 @@ def _fit(img: np.ndarray, size: int | None, channels: int) -> Tensor:
     if size is not None:
         h, w = img.shape[:2]
         m = min(h, w)
-        img = img[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
+        img = img[(h - m) // 2 : (h - m) // 2 + m, (w - m) // 2 : (w - m) // 2 + m]
         img = resize(img, (size, size), anti_aliasing=True)
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)).astype(np.float32) * 2 - 1)
 
@@ -101,11 +102,26 @@ def image_folder(path: str | Path, size: int = 64, channels: int = 1) -> Tensor:
 
 # ---- photos shipped inside installed packages -------------------------------------------
 PHOTO_TRAIN = [
-    "skimage:astronaut", "skimage:coffee", "skimage:chelsea", "skimage:rocket", "skimage:brick",
-    "skimage:grass", "skimage:gravel", "skimage:hubble_deep_field", "skimage:retina", "skimage:moon",
-    "skimage:page", "skimage:text", "skimage:immunohistochemistry",
-    "sporco:monarch.png", "sporco:sail.png", "sporco:tulips.png", "sporco:barbara.png",
-    "sklearn:china.jpg", "pywt:aero", "pywt:ascent",
+    "skimage:astronaut",
+    "skimage:coffee",
+    "skimage:chelsea",
+    "skimage:rocket",
+    "skimage:brick",
+    "skimage:grass",
+    "skimage:gravel",
+    "skimage:hubble_deep_field",
+    "skimage:retina",
+    "skimage:moon",
+    "skimage:page",
+    "skimage:text",
+    "skimage:immunohistochemistry",
+    "sporco:monarch.png",
+    "sporco:sail.png",
+    "sporco:tulips.png",
+    "sporco:barbara.png",
+    "sklearn:china.jpg",
+    "pywt:aero",
+    "pywt:ascent",
 ]
 PHOTO_TEST = ["skimage:camera", "sporco:kodim23.png", "sklearn:flower.jpg", "matplotlib:grace_hopper"]
 
@@ -115,19 +131,24 @@ def load_photo(name: str) -> np.ndarray:
     src, _, key = name.partition(":")
     if src == "skimage":
         import skimage.data as d
+
         img = getattr(d, key)()
     elif src == "sporco":
         from sporco.util import ExampleImages
+
         img = ExampleImages().image(key)
     elif src == "sklearn":
         from sklearn.datasets import load_sample_image
+
         img = load_sample_image(key)
     elif src == "pywt":
         import pywt.data
+
         img = getattr(pywt.data, key)()
     elif src == "matplotlib":
         import matplotlib.cbook as cbook
         from skimage.io import imread
+
         with cbook.get_sample_data(f"{key}.jpg") as f:
             img = imread(f)
     else:
@@ -155,8 +176,9 @@ def photo_pool(split: str = "train", channels: int = 1, max_side: int = 512) -> 
     return out
 
 
-def random_patches(pool: list[Tensor], n: int, size: int, generator: torch.Generator,
-                   rescale_range: tuple[float, float] = (0.5, 1.0)) -> Tensor:
+def random_patches(
+    pool: list[Tensor], n: int, size: int, generator: torch.Generator, rescale_range: tuple[float, float] = (0.5, 1.0)
+) -> Tensor:
     """``n`` random ``size``² patches with random rescaling, flips and 90° rotations."""
     import torch.nn.functional as F
 
@@ -168,7 +190,7 @@ def random_patches(pool: list[Tensor], n: int, size: int, generator: torch.Gener
         crop = min(int(round(size / s)), img.shape[-1], img.shape[-2])
         i = int(torch.randint(img.shape[-2] - crop + 1, (1,), generator=generator))
         j = int(torch.randint(img.shape[-1] - crop + 1, (1,), generator=generator))
-        p = img[None, :, i:i + crop, j:j + crop]
+        p = img[None, :, i : i + crop, j : j + crop]
         if crop != size:
             p = F.interpolate(p, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         k = int(torch.randint(4, (1,), generator=generator))

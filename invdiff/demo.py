@@ -14,6 +14,7 @@ random inpainting with PHOTO_METHOD: the posterior mean and per-pixel std of
 PHOTO_SAMPLES draws (``invdiff.posterior_stats``), shown as ground truth /
 measurement / mean / std rows of the same figure.
 """
+
 from __future__ import annotations
 
 import time
@@ -39,16 +40,17 @@ def shown_measurement(op, y):
     return y if mask is None else torch.where(mask > 0, y, torch.zeros_like(y))
 
 
-def run_demo(out: Path, n: int = 8, seed: int = 0, device=None, fast: bool = False, prior="mnist",
-             photo: bool = True) -> dict:
+def run_demo(
+    out: Path, n: int = 8, seed: int = 0, device=None, fast: bool = False, prior="mnist", photo: bool = True
+) -> dict:
     import operators
 
     from .api import solve
+    from .baselines import BASELINES
     from .bench.suites import mnist_tasks
     from .data import mnist
     from .load import load_prior
     from .metrics import psnr, ssim
-    from .baselines import BASELINES
     from .viz import comparison_figure
 
     torch.set_grad_enabled(True)
@@ -110,18 +112,25 @@ def _photo_part(device, seed: int, fast: bool):
     steps = max(4, PHOTO_STEPS // 4) if fast else PHOTO_STEPS
     x = photo(PHOTO, size).to(device)
     tasks = {t.name: t for t in photo_tasks(size, SIGMA_Y)}
-    print(f"photo: {PHOTO} at {size}² gray, {PHOTO_METHOD} {steps} steps, "
-          f"mean/std of {PHOTO_SAMPLES} posterior draws")
+    print(f"photo: {PHOTO} at {size}² gray, {PHOTO_METHOD} {steps} steps, mean/std of {PHOTO_SAMPLES} posterior draws")
     rows, panels, caps = [], [], {}
     for name in PHOTO_TASKS:
         spec = tasks[name]
-        op = operators.build(spec.operator, shape=tuple(x.shape[1:]), batch=1, seed=seed, device=device,
-                             **spec.params)
+        op = operators.build(spec.operator, shape=tuple(x.shape[1:]), batch=1, seed=seed, device=device, **spec.params)
         y = operators.measure(op, x, SIGMA_Y, seed=seed)
         prior.nfe = 0
         t0 = time.perf_counter()
-        mean, std = posterior_stats(y, op, prior, method=PHOTO_METHOD, samples=PHOTO_SAMPLES, seed=seed,
-                                    sigma_y=SIGMA_Y, steps=steps, **spec.method_kw.get(PHOTO_METHOD, {}))
+        mean, std = posterior_stats(
+            y,
+            op,
+            prior,
+            method=PHOTO_METHOD,
+            samples=PHOTO_SAMPLES,
+            seed=seed,
+            sigma_y=SIGMA_Y,
+            steps=steps,
+            **spec.method_kw.get(PHOTO_METHOD, {}),
+        )
         sec = time.perf_counter() - t0
         task = f"photo {name}"
         p, s = float(psnr(mean, x).mean()), float(ssim(mean, x).mean())
@@ -129,6 +138,15 @@ def _photo_part(device, seed: int, fast: bool):
         smax = float(std.max())
         caps[(task, "posterior mean")] = f"\n{p:.1f} dB"
         caps[(task, "posterior std")] = f"\n(white = {smax:.2f})"
-        panels.append((task, [("truth", x), ("measurement y", shown_measurement(op, y)), ("posterior mean", mean),
-                              ("posterior std", std / max(smax, 1e-8) * 2 - 1)]))
+        panels.append(
+            (
+                task,
+                [
+                    ("truth", x),
+                    ("measurement y", shown_measurement(op, y)),
+                    ("posterior mean", mean),
+                    ("posterior std", std / max(smax, 1e-8) * 2 - 1),
+                ],
+            )
+        )
     return rows, panels, caps

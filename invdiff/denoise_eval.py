@@ -6,6 +6,7 @@ std (oracle-tuned on the same images, which favours the baseline) and the linear
 MMSE (Wiener) denoiser of a Gaussian fitted to training images,
 x̂ = μ + Σ(Σ + σ²I)⁻¹(y − μ), the best linear denoiser for that data.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,15 +23,17 @@ def noisy(x: Tensor, sigma: float, seed: int = 0) -> Tensor:
 @torch.no_grad()
 def tweedie_psnr(prior, x: Tensor, sigma: float, seed: int = 0, batch: int = 100) -> float:
     y = noisy(x, sigma, seed)
-    out = torch.cat([prior.x0(y[i:i + batch], sigma) for i in range(0, len(x), batch)])
+    out = torch.cat([prior.x0(y[i : i + batch], sigma) for i in range(0, len(x), batch)])
     return float(psnr(out, x).mean())
 
 
-def gaussian_smoothing_psnr(x: Tensor, sigma: float, seed: int = 0,
-                            stds=(0.3, 0.5, 0.7, 0.9, 1.1, 1.4, 1.8, 2.4)) -> tuple[float, float]:
+def gaussian_smoothing_psnr(
+    x: Tensor, sigma: float, seed: int = 0, stds=(0.3, 0.5, 0.7, 0.9, 1.1, 1.4, 1.8, 2.4)
+) -> tuple[float, float]:
     """Best PSNR over smoothing stds (and the std that gave it); circular-free 'reflect' borders."""
-    from operators.kernels import gaussian_kernel
     import torch.nn.functional as F
+
+    from operators.kernels import gaussian_kernel
 
     y = noisy(x, sigma, seed)
     best = (float(psnr(y, x).mean()), 0.0)
@@ -88,6 +91,15 @@ def wavelet_psnr(x: Tensor, sigma: float, seed: int = 0, scales=WAVELET_SCALES) 
     s01 = sigma / 2  # σ on [0, 1]
 
     def den(im, k):
-        return denoise_wavelet(im, sigma=k * s01, wavelet="db2", mode="soft", method="BayesShrink",
-                               wavelet_levels=4, channel_axis=0, rescale_sigma=True)
+        return denoise_wavelet(
+            im,
+            sigma=k * s01,
+            wavelet="db2",
+            mode="soft",
+            method="BayesShrink",
+            wavelet_levels=4,
+            channel_axis=0,
+            rescale_sigma=True,
+        )
+
     return _skimage_best(x, sigma, seed, den, scales)

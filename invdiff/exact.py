@@ -1,4 +1,5 @@
 """Exact references: dense operator matrices and the sliced Wasserstein distance."""
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ def dense_matrix(op, shape: tuple[int, ...]) -> Tensor:
     eye = torch.eye(d, dtype=torch.float64).reshape(d, *shape)
     cols = []
     for i in range(0, d, 512):
-        cols.append(op.A(eye[i:i + 512]).reshape(min(512, d - i), -1))
+        cols.append(op.A(eye[i : i + 512]).reshape(min(512, d - i), -1))
     out = torch.cat(cols)
     if out.is_complex():
         raise ValueError("dense_matrix needs a real-valued operator")

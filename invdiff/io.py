@@ -224,8 +224,10 @@ def read_images(folder: str | Path, n: int | None = None, size: int = 256, chann
     if not files:
         raise FileNotFoundError(f"no PNG/JPEG images in {folder}")
     xs = [read_image(f, channels=channels) for f in files]
-    xs = [x if x.shape[-2:] == (size, size) else F.interpolate(x, size=(size, size), mode="bicubic", antialias=True)
-          for x in xs]
+    xs = [
+        x if x.shape[-2:] == (size, size) else F.interpolate(x, size=(size, size), mode="bicubic", antialias=True)
+        for x in xs
+    ]
     return torch.cat(xs).clamp(-1, 1)
 
 

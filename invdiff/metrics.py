@@ -11,6 +11,7 @@ if the reconstructions should be scored as they would be saved.
   window, sample covariance N/(N−1), K1 = 0.01, K2 = 0.03, the 3-pixel border
   where the window leaves the image cropped, mean over channels).
 """
+
 from __future__ import annotations
 
 import torch

@@ -9,6 +9,7 @@
 - :class:`GaussianMixturePrior` — isotropic Gaussian mixture with exact ε,
   score, samples and closed-form posterior for a linear-Gaussian measurement.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,9 +67,15 @@ class EpsPrior(PriorBase):
     a measurement lies far outside it.
     """
 
-    def __init__(self, net, schedule: VPSchedule | str = "linear", parameterization: str = "eps",
-                 image_shape: tuple[int, ...] | None = None, name: str = "eps-prior",
-                 data_range: tuple[float, float] | None = (-1.0, 1.0)):
+    def __init__(
+        self,
+        net,
+        schedule: VPSchedule | str = "linear",
+        parameterization: str = "eps",
+        image_shape: tuple[int, ...] | None = None,
+        name: str = "eps-prior",
+        data_range: tuple[float, float] | None = (-1.0, 1.0),
+    ):
         if parameterization not in ("eps", "x0", "v"):
             raise ValueError(f"parameterization must be 'eps', 'x0' or 'v', got {parameterization!r}")
         self.net = net
@@ -131,8 +138,11 @@ class GaussianMixturePrior(PriorBase):
         if means.ndim < 2:
             raise ValueError("means must have shape (K, *event_shape)")
         K = means.shape[0]
-        w = torch.full((K,), 1.0 / K, dtype=torch.float64) if weights is None else \
-            torch.as_tensor(weights, dtype=torch.float64).flatten()
+        w = (
+            torch.full((K,), 1.0 / K, dtype=torch.float64)
+            if weights is None
+            else torch.as_tensor(weights, dtype=torch.float64).flatten()
+        )
         if w.shape != (K,) or torch.any(w < 0) or w.sum() <= 0:
             raise ValueError(f"weights must be {K} non-negative numbers with a positive sum")
         std = torch.as_tensor(std, dtype=torch.float64).flatten()

@@ -3,6 +3,7 @@
 Sample i of a batch draws from its own ``torch.Generator`` seeded from
 ``(seed, i)``, so image i is the same whatever the batch size.  No global RNG.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ A VP network is trained on ``x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε``; dividing by 
 σ <-> t maps (linear interpolation of log σ over integer t), and σ grids.
 Every grid is a decreasing 1-D float64 tensor that ends in 0.
 """
+
 from __future__ import annotations
 
 import math

@@ -6,10 +6,10 @@ state, so ``resume=True`` continues a killed run exactly (same weights as an
 uninterrupted run on the same device and thread count).  All randomness comes
 from one ``torch.Generator`` whose state is checkpointed.
 """
+
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,8 +90,13 @@ def _lr(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
 
 
-def train(cfg: TrainConfig, resume: bool = False, device: str | None = None, progress: bool = True,
-          stop_after: int | None = None) -> UNet:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> UNet:
     """Train (or resume) and return the EMA network; ``stop_after`` ends early (for tests)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -118,13 +123,23 @@ def train(cfg: TrainConfig, resume: bool = False, device: str | None = None, pro
     bar = None
     if progress:
         from tqdm import tqdm
+
         bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     window, t0 = [], time.perf_counter()
 
     def save():
-        atomic_save({"model": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                     "rng": g.get_state(), "step": step, "config": asdict(cfg),
-                     "log": torch.tensor(log, dtype=torch.float64).reshape(-1, 2)}, out)
+        atomic_save(
+            {
+                "model": net.state_dict(),
+                "ema": ema.state_dict(),
+                "optimizer": opt.state_dict(),
+                "rng": g.get_state(),
+                "step": step,
+                "config": asdict(cfg),
+                "log": torch.tensor(log, dtype=torch.float64).reshape(-1, 2),
+            },
+            out,
+        )
 
     net.train()
     while step < end:
@@ -166,11 +181,22 @@ def export(checkpoint: str | Path, path: str | Path, overwrite: bool = False) ->
     net = UNet(UNetConfig.from_dict(dict(cfg.net)))
     net.load_state_dict(ck["ema"])
     # the size the network was trained on: MNIST digits, resized folder images; photo patches -> any size
-    shape = ((1, 28, 28) if cfg.data == "mnist" else () if cfg.data == "photo"
-             else (cfg.channels, cfg.image_size, cfg.image_size))
-    return save_model(path, net, schedule=cfg.schedule, parameterization=cfg.parameterization,
-                      overwrite=overwrite, image_shape=shape, extra={"steps": int(ck["step"]), "data": cfg.data,
-                                                  "batch": cfg.batch, "log": ck["log"]})
+    shape = (
+        (1, 28, 28)
+        if cfg.data == "mnist"
+        else ()
+        if cfg.data == "photo"
+        else (cfg.channels, cfg.image_size, cfg.image_size)
+    )
+    return save_model(
+        path,
+        net,
+        schedule=cfg.schedule,
+        parameterization=cfg.parameterization,
+        overwrite=overwrite,
+        image_shape=shape,
+        extra={"steps": int(ck["step"]), "data": cfg.data, "batch": cfg.batch, "log": ck["log"]},
+    )
 
 
 def loss_log(checkpoint: str | Path) -> Tensor:

@@ -1,10 +1,10 @@
 """Figures: image grids and comparison panels (matplotlib, Agg backend)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor
 
 
@@ -25,8 +25,9 @@ def save_grid(x: Tensor, path: str | Path, nrow: int | None = None) -> Path:
     for i in range(b):
         r, k = divmod(i, nrow)
         img = to_display(x[i])
-        grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + k * (w + 2):2 + k * (w + 2) + w] = \
+        grid[2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + k * (w + 2) : 2 + k * (w + 2) + w] = (
             img[..., None] if img.ndim == 2 else img
+        )
     out = (grid * 255).round().astype(np.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,10 +35,12 @@ def save_grid(x: Tensor, path: str | Path, nrow: int | None = None) -> Path:
     return path
 
 
-def comparison_figure(panels: list[tuple[str, list[tuple[str, Tensor]]]], path: str | Path,
-                      n_show: int = 4, captions: dict | None = None) -> Path:
+def comparison_figure(
+    panels: list[tuple[str, list[tuple[str, Tensor]]]], path: str | Path, n_show: int = 4, captions: dict | None = None
+) -> Path:
     """One block per task: rows = images, columns = (title, batch) pairs; captions[(task, title)] under column heads."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -71,6 +74,7 @@ def comparison_figure(panels: list[tuple[str, list[tuple[str, Tensor]]]], path: 
 def loss_curve(log: Tensor, path: str | Path) -> Path:
     """Plot a training log, (N, 2) rows of (step, mean loss over the last 50 steps), on a log scale."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -10,6 +10,7 @@ Every operator is pure (``A`` changes no state), batch-first, and follows the
 device and dtype of its input.  Parameters with a leading batch dimension B > 1
 are per sample (sample i uses parameter i); batch 1 is shared.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,12 @@ from torch import Tensor
 
 from . import linalg
 
-_COMPLEX = {torch.float64: torch.complex128, torch.float32: torch.complex64,
-            torch.float16: torch.complex32, torch.bfloat16: torch.complex64}
+_COMPLEX = {
+    torch.float64: torch.complex128,
+    torch.float32: torch.complex64,
+    torch.float16: torch.complex32,
+    torch.bfloat16: torch.complex64,
+}
 
 
 def real_dtype(like: Tensor) -> torch.dtype:
@@ -78,9 +83,11 @@ class Operator:
         if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
             raise ValueError(f"{name}: expected {what} of shape {_fmt(shape)}, got {tuple(x.shape)}")
         if self.batch > 1 and x.shape[0] != self.batch:
-            raise ValueError(f"{name} has per-sample parameters for a batch of {self.batch}: "
-                             f"expected {what} of shape {_fmt(shape).replace('B', str(self.batch), 1)}, "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{name} has per-sample parameters for a batch of {self.batch}: "
+                f"expected {what} of shape {_fmt(shape).replace('B', str(self.batch), 1)}, "
+                f"got {tuple(x.shape)}"
+            )
         return x
 
     def A(self, x: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ grid, folded back through the reflection), no SVD; solves use conjugate gradient
 
 Kernels: (kh, kw) shared, (B, kh, kw) per sample, or (B or 1, C or 1, kh, kw).
 """
+
 from __future__ import annotations
 
 import torch
@@ -144,8 +145,16 @@ def UniformBlur(input_shape, size: int = 9, boundary: str = "circular", dtype=No
     return Blur(uniform_kernel(size), input_shape, boundary, dtype)
 
 
-def MotionBlur(input_shape, size: int = 61, intensity: float = 0.5, seed: int = 0, batch: int = 1,
-               offset: int = 0, boundary: str = "circular", dtype=None):
+def MotionBlur(
+    input_shape,
+    size: int = 61,
+    intensity: float = 0.5,
+    seed: int = 0,
+    batch: int = 1,
+    offset: int = 0,
+    boundary: str = "circular",
+    dtype=None,
+):
     """Random motion blur, one kernel per sample i from seed ``(seed, offset + i)`` (DPS protocol)."""
     ks = torch.stack([motion_kernel(size, intensity, sample_seed(seed, offset + i)) for i in range(batch)])
     return Blur(ks, input_shape, boundary, dtype)

@@ -8,6 +8,7 @@ Herm(y)[k] = (y[k] + conj(y[−k]))/2.  This is exact on real images because the
 is symmetric, M[k] = M[−k] (masks are drawn symmetric; user masks are checked).
 y is complex, with the shape of x.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,10 +27,17 @@ def flip_freq(t: Tensor) -> Tensor:
     return torch.roll(torch.flip(t, (-2, -1)), (1, 1), (-2, -1))
 
 
-def cartesian_masks(H: int, W: int, acceleration: float = 4, center_fraction: float = 0.08, seed: int = 0,
-                    batch: int = 1, offset: int = 0) -> Tensor:
+def cartesian_masks(
+    H: int,
+    W: int,
+    acceleration: float = 4,
+    center_fraction: float = 0.08,
+    seed: int = 0,
+    batch: int = 1,
+    offset: int = 0,
+) -> Tensor:
     """(batch, 1, H, W) symmetric column masks keeping ≈ W/acceleration columns (FFT order, DC at 0)."""
-    freq = torch.fft.fftfreq(W) * W                       # signed column frequency
+    freq = torch.fft.fftfreq(W) * W  # signed column frequency
     center = freq.abs() <= max(1, math.ceil(center_fraction * W)) / 2
     target = max(int(center.sum()), int(round(W / acceleration)))
     pos = [int(f) for f in freq if f > 0 and not center[int(f)]]  # one of each ±f pair
@@ -54,8 +62,10 @@ class FourierSubsampling(SVDOperator):
         m = torch.as_tensor(mask)
         m = m[None, None] if m.ndim == 2 else m[:, None] if m.ndim == 3 else m
         if m.ndim != 4 or m.shape[1] not in (1, C) or tuple(m.shape[2:]) != (H, W):
-            raise ValueError(f"mask must be ({H}, {W}), (B, {H}, {W}) or (B, 1 or {C}, {H}, {W}), got {tuple(mask.shape)}")
-        m = (m != 0)
+            raise ValueError(
+                f"mask must be ({H}, {W}), (B, {H}, {W}) or (B, 1 or {C}, {H}, {W}), got {tuple(mask.shape)}"
+            )
+        m = m != 0
         if not torch.equal(m, flip_freq(m)):
             raise ValueError("the k-space mask must be symmetric, M[k] == M[-k mod N] (FFT order, DC at index 0)")
         super().__init__(input_shape, m.shape[0])

@@ -10,6 +10,7 @@ the border (128 px, margin 16 on 256²).  Random (DAPS): a fraction of pixels
 dropped (70 %), the same pixels in every channel.  Sample i's mask is drawn from
 seed ``(seed, offset + i)``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,8 +32,9 @@ class Inpainting(SVDOperator):
         m = torch.as_tensor(mask)
         m = m[None, None] if m.ndim == 2 else m[:, None] if m.ndim == 3 else m
         if m.ndim != 4 or m.shape[1] not in (1, C) or tuple(m.shape[2:]) != (H, W):
-            raise ValueError(f"mask must be ({H}, {W}), (B, {H}, {W}) or (B, 1 or {C}, {H}, {W}), "
-                             f"got {tuple(mask.shape)}")
+            raise ValueError(
+                f"mask must be ({H}, {W}), (B, {H}, {W}) or (B, 1 or {C}, {H}, {W}), got {tuple(mask.shape)}"
+            )
         dtype = dtype or (m.dtype if m.is_floating_point() else torch.float64)
         super().__init__(input_shape, m.shape[0])
         self.mask = (m != 0).to(dtype).expand(-1, C, -1, -1)
@@ -69,7 +71,7 @@ def box_masks(H: int, W: int, size: int, margin: int = 0, seed: int = 0, batch: 
     for i, g in enumerate(generators(seed, batch, offset)):
         top = int(torch.randint(margin, H - margin - size + 1, (), generator=g))
         left = int(torch.randint(margin, W - margin - size + 1, (), generator=g))
-        m[i, :, top:top + size, left:left + size] = 0
+        m[i, :, top : top + size, left : left + size] = 0
     return m
 
 
@@ -84,13 +86,13 @@ def random_masks(H: int, W: int, fraction: float = 0.7, seed: int = 0, batch: in
     return m.reshape(batch, 1, H, W)
 
 
-def BoxInpainting(input_shape, size: int = 128, margin: int = 16, seed: int = 0, batch: int = 1,
-                  offset: int = 0, dtype=None):
+def BoxInpainting(
+    input_shape, size: int = 128, margin: int = 16, seed: int = 0, batch: int = 1, offset: int = 0, dtype=None
+):
     """Box inpainting (DPS protocol: 128×128 hole, 16 px margin on 256²)."""
     return Inpainting(box_masks(*input_shape[-2:], size, margin, seed, batch, offset), input_shape, dtype)
 
 
-def RandomInpainting(input_shape, fraction: float = 0.7, seed: int = 0, batch: int = 1, offset: int = 0,
-                     dtype=None):
+def RandomInpainting(input_shape, fraction: float = 0.7, seed: int = 0, batch: int = 1, offset: int = 0, dtype=None):
     """Random-pixel inpainting (DAPS protocol: 70 % dropped)."""
     return Inpainting(random_masks(*input_shape[-2:], fraction, seed, batch, offset), input_shape, dtype)

@@ -10,6 +10,7 @@
   intensity 0 gives a straight line; larger values give curlier paths.
 All kernels are float64 (size, size) tensors summing to 1.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,7 @@ def gaussian_kernel(size: int, std: float) -> Tensor:
     if size < 1 or std <= 0:
         raise ValueError(f"need size >= 1 and std > 0, got size={size}, std={std}")
     t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-t**2 / (2 * std**2))
+    g = torch.exp(-(t**2) / (2 * std**2))
     k = g[:, None] * g[None, :]
     return k / k.sum()
 

@@ -11,6 +11,7 @@ orthonormal columns (``U(Ut(y)) == y`` for y in the range, ``Ut`` may drop
 directions) and returns measurements in y's own type.
 ``c`` and ``rho`` may be floats or ``(B,)`` tensors.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -18,10 +19,28 @@ import inspect
 import torch
 from torch import Tensor
 
-__all__ = ["is_linear", "has_svd", "forward", "adjoint", "pinv", "prox", "solve_AAt",
-           "cg", "require", "capabilities", "default_tol", "keep_mask",
-           "forward_svd", "adjoint_svd", "pinv_svd", "prox_svd", "solve_AAt_svd",
-           "pinv_cg", "prox_cg", "solve_AAt_cg"]
+__all__ = [
+    "is_linear",
+    "has_svd",
+    "forward",
+    "adjoint",
+    "pinv",
+    "prox",
+    "solve_AAt",
+    "cg",
+    "require",
+    "capabilities",
+    "default_tol",
+    "keep_mask",
+    "forward_svd",
+    "adjoint_svd",
+    "pinv_svd",
+    "prox_svd",
+    "solve_AAt_svd",
+    "pinv_cg",
+    "prox_cg",
+    "solve_AAt_cg",
+]
 
 _SVD = ("U", "Ut", "V", "Vt", "singulars")
 
@@ -72,7 +91,8 @@ def require(op, capability: str, who: str) -> None:
     alt = " or the SVD methods (U, Ut, V, Vt, singulars)" if capability in ("linear", "pinv", "prox") else ""
     raise TypeError(
         f"{who} needs an operator with {', '.join(missing)}{alt} ({capability!r} capability); "
-        f"{type(op).__name__} lacks {', '.join(missing)}")
+        f"{type(op).__name__} lacks {', '.join(missing)}"
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -200,7 +220,9 @@ def solve_AAt_svd(op, r: Tensor, c, **_) -> Tensor:
 
 
 # --------------------------------------------------------------------------- CG forms
-def pinv_cg(op, y: Tensor, x_like: Tensor | None = None, tol: float | None = None, maxiter: int | None = None) -> Tensor:
+def pinv_cg(
+    op, y: Tensor, x_like: Tensor | None = None, tol: float | None = None, maxiter: int | None = None
+) -> Tensor:
     """Minimum-norm least squares: CG on AᵀA z = Aᵀy from z = 0 (iterates stay in range(Aᵀ))."""
     b = adjoint(op, y, x_like)
     return cg(lambda z: adjoint(op, forward(op, z), z), b, tol=tol, maxiter=maxiter)
@@ -213,8 +235,9 @@ def prox_cg(op, x: Tensor, y: Tensor, rho, tol: float | None = None, maxiter: in
     return cg(lambda z: adjoint(op, forward(op, z), z) + r * z, b, x0=x, tol=tol, maxiter=maxiter)
 
 
-def solve_AAt_cg(op, r: Tensor, c, x_like: Tensor | None = None, tol: float | None = None,
-                 maxiter: int | None = None) -> Tensor:
+def solve_AAt_cg(
+    op, r: Tensor, c, x_like: Tensor | None = None, tol: float | None = None, maxiter: int | None = None
+) -> Tensor:
     """CG on (AAᵀ+cI) z = r (x_like is needed only when At comes from autograd)."""
     cc = _bc(c, r)
     return cg(lambda z: forward(op, adjoint(op, z, x_like)) + cc * z, r, tol=tol, maxiter=maxiter)

@@ -7,6 +7,7 @@ reshaped to ``input_shape``; ``singulars`` holds the min(m, d) singular values t
 zeros; ``Ut(y)`` holds Uᵀy in the first min(m, d) slots (directions of y beyond d are
 outside the range and dropped).
 """
+
 from __future__ import annotations
 
 import math

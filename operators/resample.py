@@ -8,6 +8,7 @@ Either way A = W_h ⊗ W_w, so its SVD follows from the SVDs of the two small
 matrices (as DDRM does for separable kernels): ``Vt(x) = V_hᵀ x V_w`` (shape of x),
 ``singulars[p, q] = s_h[p]·s_w[q]`` on the top-left (H/f, W/f) block, 0 elsewhere.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,24 +23,29 @@ __all__ = ["SeparableDownsampling", "SuperResolution", "avg_matrix", "bicubic_ma
 
 def avg_matrix(n: int, factor: int) -> Tensor:
     """(n/factor, n) block-averaging matrix."""
-    return torch.kron(torch.eye(n // factor, dtype=torch.float64), torch.full((1, factor), 1.0 / factor, dtype=torch.float64))
+    return torch.kron(
+        torch.eye(n // factor, dtype=torch.float64), torch.full((1, factor), 1.0 / factor, dtype=torch.float64)
+    )
 
 
 def _cubic(t: Tensor) -> Tensor:
     a = t.abs()
-    return torch.where(a <= 1, 1.5 * a**3 - 2.5 * a**2 + 1,
-                       torch.where(a < 2, -0.5 * a**3 + 2.5 * a**2 - 4 * a + 2, torch.zeros_like(a)))
+    return torch.where(
+        a <= 1,
+        1.5 * a**3 - 2.5 * a**2 + 1,
+        torch.where(a < 2, -0.5 * a**3 + 2.5 * a**2 - 4 * a + 2, torch.zeros_like(a)),
+    )
 
 
 def bicubic_matrix(n: int, factor: int) -> Tensor:
     """(n/factor, n) matrix of MATLAB's antialiased bicubic resize by 1/factor."""
     out, s = n // factor, 1.0 / factor
-    u = (torch.arange(out, dtype=torch.float64) + 0.5) * factor - 0.5          # centres in input pixels
+    u = (torch.arange(out, dtype=torch.float64) + 0.5) * factor - 0.5  # centres in input pixels
     width = 4 * factor
     k = torch.floor(u - width / 2)[:, None] + torch.arange(int(math.ceil(width)) + 2, dtype=torch.float64)
     w = s * _cubic(s * (u[:, None] - k))
     w = w / w.sum(1, keepdim=True)
-    aux = torch.cat([torch.arange(n), torch.arange(n - 1, -1, -1)])            # symmetric boundary
+    aux = torch.cat([torch.arange(n), torch.arange(n - 1, -1, -1)])  # symmetric boundary
     idx = aux[k.long() % (2 * n)]
     return torch.zeros(out, n, dtype=torch.float64).scatter_add_(1, idx, w)
 
@@ -55,9 +61,10 @@ class SeparableDownsampling(SVDOperator):
         dtype = dtype or torch.float64
         self.Wh, self.Ww = Wh.to(dtype), Ww.to(dtype)
         (self.Uh, sh, self.Vh), (self.Uw, sw, self.Vw) = (
-            [t.to(dtype) for t in torch.linalg.svd(W.double(), full_matrices=True)] for W in (Wh, Ww))
+            [t.to(dtype) for t in torch.linalg.svd(W.double(), full_matrices=True)] for W in (Wh, Ww)
+        )
         s = torch.zeros(input_shape[1:], dtype=torch.float64)
-        s[:len(sh), :len(sw)] = sh.double()[:, None] * sw.double()[None, :]
+        s[: len(sh), : len(sw)] = sh.double()[:, None] * sw.double()[None, :]
         self._s = s.to(dtype).expand(1, input_shape[0], -1, -1)
 
     @staticmethod

@@ -1,4 +1,5 @@
 """Shared fixtures: the MCGdiff-style 25-component Gaussian mixture prior in 8 dimensions."""
+
 from __future__ import annotations
 
 import pytest

@@ -90,15 +90,41 @@ def test_python_m_invdiff_bench_and_report(tmp_path):
     import json
 
     out = tmp_path / "b"
-    r = subprocess.run([sys.executable, "-m", "invdiff", "bench", "smoke", "--methods", "pinv", "biharmonic",
-                        "--out", str(out), "--device", "cpu"], capture_output=True, text=True, timeout=600, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "invdiff",
+            "bench",
+            "smoke",
+            "--methods",
+            "pinv",
+            "biharmonic",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert sorted({(x["task"], x["method"]) for x in rows}) == [("gaussian_blur", "pinv"), ("inpaint_box", "biharmonic"),
-                                                               ("inpaint_box", "pinv")]
+    assert sorted({(x["task"], x["method"]) for x in rows}) == [
+        ("gaussian_blur", "pinv"),
+        ("inpaint_box", "biharmonic"),
+        ("inpaint_box", "pinv"),
+    ]
     assert len(rows) == 6 and all(x["status"] == "ok" and x["psnr"] is not None for x in rows)
-    r = subprocess.run([sys.executable, "-m", "invdiff.bench.report", str(out / "results.jsonl")],
-                       capture_output=True, text=True, timeout=300, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "invdiff.bench.report", str(out / "results.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     best = {ln.split(" | ")[0].strip("| "): ln.split(" | ")[3] for ln in r.stdout.splitlines()[2:4]}
     assert best["inpaint_box"].startswith("biharmonic ") and best["gaussian_blur"].startswith("pinv ")

@@ -1,4 +1,5 @@
 """Data sets that ship inside installed packages: MNIST split, image folders, photos, patches."""
+
 import numpy as np
 import pytest
 import torch

@@ -4,6 +4,7 @@ Every selected example is started at once as a subprocess (``sys.executable exam
 --out-dir DIR``, OMP_NUM_THREADS=1), so the file costs about the slowest script's time on a
 multi-core machine; each test then waits for its own script and checks its output.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ["forward_process", "tweedie", "deblur_photo", "inpaint_uncertainty", "custom_operator",
-            "compare_samplers"]
+EXAMPLES = ["forward_process", "tweedie", "deblur_photo", "inpaint_uncertainty", "custom_operator", "compare_samplers"]
 TIMEOUT = 900  # generous: a busy CI machine can be many times slower than the usual ~10 s
 SENTINEL = b"a file the user already had"
 
@@ -35,9 +35,17 @@ def runs(request, tmp_path_factory):
         if name == "deblur_photo":  # an existing file must survive: the script picks a new name
             (out / "deblur_photo.png").write_bytes(SENTINEL)
         log = open(out / "log.txt", "w")
-        procs[name] = (subprocess.Popen([sys.executable, str(ROOT / "examples" / f"{name}.py"), "--small",
-                                         "--out-dir", str(out)], cwd=out, env=env, stdout=log,
-                                        stderr=subprocess.STDOUT), out, log)
+        procs[name] = (
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "examples" / f"{name}.py"), "--small", "--out-dir", str(out)],
+                cwd=out,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+            out,
+            log,
+        )
     yield procs
     for p, _, log in procs.values():
         if p.poll() is None:
@@ -65,7 +73,7 @@ def number(pattern: str, text: str) -> float:
 def table(text: str) -> dict[str, list[float]]:
     """{name: [numbers]} from the printed table under the header line that starts with 'method'."""
     rows = {}
-    for line in text[text.index("\nmethod"):].splitlines()[2:]:
+    for line in text[text.index("\nmethod") :].splitlines()[2:]:
         parts, nums = line.split(), []
         while parts and re.fullmatch(r"-?[\d.]+", parts[-1]):
             nums.insert(0, float(parts.pop()))
@@ -79,6 +87,7 @@ def test_forward_process(runs):
     text, out = finished(runs, "forward_process")
     assert (out / "forward_process.png").is_file()
     from PIL import Image
+
     with Image.open(out / "forward_process.gif") as gif:
         assert gif.n_frames > 10
     ratios = [float(m) for m in re.findall(r"^\s*[\d.]+\s+[\d.]+\s+([\d.]+)\s+-?[\d.]+$", text, re.M)]
@@ -100,7 +109,7 @@ def test_tweedie(runs):
 def test_deblur_photo(runs):
     text, out = finished(runs, "deblur_photo")
     assert (out / "deblur_photo.png").read_bytes() == SENTINEL  # never overwritten …
-    assert (out / "deblur_photo-1.png").is_file()               # … a new name instead
+    assert (out / "deblur_photo-1.png").is_file()  # … a new name instead
     rows = table(text)
     for m in ("diffpir", "ddrm"):  # interim photo weights: no quality claim, only a finite result
         assert math.isfinite(rows[m][0]) and rows[m][2] == 4, text

@@ -1,4 +1,5 @@
 """deepinv interop: physics <-> operators, Prior <-> deepinv Denoiser, deepinv's samplers on our prior."""
+
 import inspect
 import os
 import textwrap
@@ -97,8 +98,9 @@ def test_operator_to_physics(name):
     assert float(physics.noise_model.sigma) == pytest.approx(0.025)
     x = _randn(2, *op.input_shape, seed=3)
     assert torch.allclose(physics.A(x), op.A(x))
-    want = {"svd": dinv.physics.DecomposablePhysics, "linear": dinv.physics.LinearPhysics,
-            "any": dinv.physics.Physics}[kind]
+    want = {"svd": dinv.physics.DecomposablePhysics, "linear": dinv.physics.LinearPhysics, "any": dinv.physics.Physics}[
+        kind
+    ]
     assert isinstance(physics, want) and (kind == "svd") == isinstance(physics, dinv.physics.DecomposablePhysics)
     if kind == "any":
         return
@@ -248,8 +250,7 @@ def _paper_ddrm_class():
     if "/ np.sqrt(2.0)" not in src:
         return dinv.sampling.DDRM  # a deepinv without the quirk
     ns = {}
-    exec("import numpy as np, torch, deepinv as dinv\nfrom tqdm import tqdm\n"
-         + src.replace("/ np.sqrt(2.0)", ""), ns)
+    exec("import numpy as np, torch, deepinv as dinv\nfrom tqdm import tqdm\n" + src.replace("/ np.sqrt(2.0)", ""), ns)
     return type("PaperDDRM", (dinv.sampling.DDRM,), {"forward": ns["forward"]})
 
 
@@ -278,8 +279,10 @@ def _ddrm_interop(task, seeds, batched):
         assert prior.nfe == 20 * (1 if batched else 8)  # network calls (batched: one call per step for all 8)
         res["deepinv_paper_noise"].append(_psnr(run_deepinv("ddrm", prior, op, y, 0.05, sampler_cls=paper, **kw), x))
     mean = {k: float(np.mean(v)) for k, v in res.items()}
-    print(f"\nDDRM {task}, sigma_y=0.05, 8 held-out digits, seeds {list(seeds)}: "
-          + ", ".join(f"{k} {v:.2f} dB" for k, v in mean.items()))
+    print(
+        f"\nDDRM {task}, sigma_y=0.05, 8 held-out digits, seeds {list(seeds)}: "
+        + ", ".join(f"{k} {v:.2f} dB" for k, v in mean.items())
+    )
     # the conversions are exact: with the paper's noise scale deepinv's DDRM matches ours
     assert abs(mean["deepinv_paper_noise"] - mean["ours"]) < 0.5, mean
     # deepinv as shipped injects σ/√2 noise: never worse than ours in PSNR (smoother samples)

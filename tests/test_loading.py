@@ -1,4 +1,5 @@
 """load_prior: our format, ADM / guided-diffusion layout, and refusal of unsafe, broken or unknown files."""
+
 import pickle
 from pathlib import Path
 

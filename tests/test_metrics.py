@@ -1,5 +1,5 @@
 """PSNR / SSIM on [-1, 1] tensors against scikit-image on the same images mapped to [0, 1]."""
-import numpy as np
+
 import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -11,12 +11,14 @@ def pairs(channels: int, h: int, w: int, seed: int):
     """Random images and noisy / blurred / unrelated versions of them, in [-1, 1]."""
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(4, channels, h, w, generator=g) * 2 - 1
-    y = torch.stack([
-        (x[0] + 0.1 * torch.randn(channels, h, w, generator=g)).clamp(-1, 1),
-        (x[1] + 0.5 * torch.randn(channels, h, w, generator=g)).clamp(-1, 1),
-        torch.nn.functional.avg_pool2d(x[2:3], 3, 1, 1)[0],
-        torch.rand(channels, h, w, generator=g) * 2 - 1,
-    ])
+    y = torch.stack(
+        [
+            (x[0] + 0.1 * torch.randn(channels, h, w, generator=g)).clamp(-1, 1),
+            (x[1] + 0.5 * torch.randn(channels, h, w, generator=g)).clamp(-1, 1),
+            torch.nn.functional.avg_pool2d(x[2:3], 3, 1, 1)[0],
+            torch.rand(channels, h, w, generator=g) * 2 - 1,
+        ]
+    )
     return x, y
 
 

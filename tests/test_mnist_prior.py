@@ -1,4 +1,5 @@
 """The shipped MNIST prior beats the best classical denoisers by a measured margin."""
+
 import pytest
 
 from invdiff.data import mnist

@@ -3,6 +3,7 @@
 Adjointness, SVD round trips, pinv/prox/(AAᵀ+cI)⁻¹ against dense least squares,
 per-sample parameters, dtype following, seeding, shape errors, differentiability.
 """
+
 import pytest
 import torch
 
@@ -97,14 +98,14 @@ def test_per_sample_parameters(name):
     y = op.A(x)
     for i in range(4):
         op_i = build(name, batch=1, offset=i)  # sample i alone: its own parameters from (seed, i)
-        assert rel(op_i.A(x[i:i + 1]), y[i:i + 1]) < 1e-12
+        assert rel(op_i.A(x[i : i + 1]), y[i : i + 1]) < 1e-12
         if name in LINEAR:
             r = randy(op, 4)
-            assert rel(O.pinv(op_i, r[i:i + 1]), O.pinv(op, r)[i:i + 1]) < 1e-8
-            assert rel(O.solve_AAt(op_i, r[i:i + 1], 0.5), O.solve_AAt(op, r, 0.5)[i:i + 1]) < 1e-8
+            assert rel(O.pinv(op_i, r[i : i + 1]), O.pinv(op, r)[i : i + 1]) < 1e-8
+            assert rel(O.solve_AAt(op_i, r[i : i + 1], 0.5), O.solve_AAt(op, r, 0.5)[i : i + 1]) < 1e-8
     if name in RANDOM:  # parameters really differ between samples
         ys = op.A(x[:1].expand(4, *SHAPE))
-        assert any(rel(ys[i:i + 1], ys[:1]) > 1e-6 for i in range(1, 4))
+        assert any(rel(ys[i : i + 1], ys[:1]) > 1e-6 for i in range(1, 4))
 
 
 @pytest.mark.parametrize("name", RANDOM)
@@ -172,8 +173,8 @@ def test_measure_is_per_sample_seeded(name):
     x = randx(4)
     y4 = O.measure(build(name, batch=4), x, 0.1, seed=7)
     for i in range(4):
-        yi = O.measure(build(name, batch=1, offset=i), x[i:i + 1], 0.1, seed=7, offset=i)
-        assert torch.equal(yi, y4[i:i + 1])
+        yi = O.measure(build(name, batch=1, offset=i), x[i : i + 1], 0.1, seed=7, offset=i)
+        assert torch.equal(yi, y4[i : i + 1])
     assert rel(O.measure(build(name, batch=4), x, 0.1, seed=8), y4) > 1e-3
     noise = flat(y4 - build(name, batch=4).A(x))
     assert 0.08 < noise.std().item() < 0.12

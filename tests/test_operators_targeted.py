@@ -49,7 +49,7 @@ class OnlySVD:
         return F.pad(torch.einsum("bji,bj->bi", self.Uf, y), (0, self.d - self.m))
 
     def U(self, z):
-        return torch.einsum("bij,bj->bi", self.Uf, z[:, :self.m])
+        return torch.einsum("bij,bj->bi", self.Uf, z[:, : self.m])
 
 
 @pytest.mark.parametrize("cls", [OnlyAAt, OnlySVD])
@@ -60,8 +60,9 @@ def test_user_classes_get_solves(cls):
     rho = torch.tensor([0.1, 3.0], dtype=F64)
     assert O.is_linear(op) and O.has_svd(op) == (cls is OnlySVD)
     assert torch.allclose(O.pinv(op, y), torch.einsum("bdm,bm->bd", torch.linalg.pinv(M), y), atol=1e-9)
-    ref = torch.linalg.solve(M.mT @ M + rho[:, None, None] * torch.eye(12, dtype=F64),
-                             torch.einsum("bmd,bm->bd", M, y) + rho[:, None] * x)
+    ref = torch.linalg.solve(
+        M.mT @ M + rho[:, None, None] * torch.eye(12, dtype=F64), torch.einsum("bmd,bm->bd", M, y) + rho[:, None] * x
+    )
     assert torch.allclose(O.prox(op, x, y, rho), ref, atol=1e-9)
     ref = torch.linalg.solve(M @ M.mT + rho[:, None, None] * torch.eye(5, dtype=F64), y)
     assert torch.allclose(O.solve_AAt(op, y, rho), ref, atol=1e-9)
@@ -85,6 +86,7 @@ def test_autograd_adjoint_and_from_callables():
     class OnlyA:  # adjoint by vjp needs x_like
         def A(self, x):
             return x @ M.T
+
     assert torch.allclose(O.adjoint(OnlyA(), y, x), y @ M)
     with pytest.raises(ValueError, match=r"\(B, 12\)"):
         op.A(torch.zeros(3, 11))
@@ -109,7 +111,9 @@ def test_matrix_operator():
     tall = O.Matrix(torch.randn(20, 6, dtype=F64))  # m > d: Ut drops directions outside the range
     r = torch.randn(2, 20, dtype=F64)
     Mt = tall.matrix()
-    assert torch.allclose(O.solve_AAt(tall, r, 0.3), torch.linalg.solve(Mt @ Mt.T + 0.3 * torch.eye(20, dtype=F64), r.T).T)
+    assert torch.allclose(
+        O.solve_AAt(tall, r, 0.3), torch.linalg.solve(Mt @ Mt.T + 0.3 * torch.eye(20, dtype=F64), r.T).T
+    )
 
 
 def test_kernels():
@@ -127,8 +131,13 @@ def test_kernels():
 def test_bicubic_matches_matlab_weights():
     # MATLAB imresize(x, 0.5, 'bicubic'): interior taps s·cubic(s·d), d = ±0.5, ±1.5, ±2.5, ±3.5
     W = O.resample.bicubic_matrix(16, 2)
-    assert torch.allclose(W[4, 5:13], torch.tensor([-0.01171875, -0.03515625, 0.11328125, 0.43359375,
-                                                    0.43359375, 0.11328125, -0.03515625, -0.01171875], dtype=F64))
+    assert torch.allclose(
+        W[4, 5:13],
+        torch.tensor(
+            [-0.01171875, -0.03515625, 0.11328125, 0.43359375, 0.43359375, 0.11328125, -0.03515625, -0.01171875],
+            dtype=F64,
+        ),
+    )
     assert torch.allclose(W[0, :3], torch.tensor([0.546875, 0.3984375, 0.1015625], dtype=F64))  # symmetric edge
     assert torch.allclose(W.sum(1), torch.ones(8, dtype=F64))
     op = O.SuperResolution((1, 16, 16), 4, "bicubic")

@@ -1,4 +1,5 @@
 """The shipped photo prior beats TV and wavelet denoising on held-out photos by a measured margin."""
+
 import pytest
 import torch
 

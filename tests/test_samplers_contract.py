@@ -4,6 +4,7 @@ Reproducible per seed, per-sample randomness (image i does not depend on the bat
 capability checks with clear TypeErrors, duck-typed user operators (no base class),
 input validation, the ``solve`` front door and ``posterior_stats``.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,9 +13,9 @@ import pytest
 import torch
 
 import operators
+from invdiff.api import posterior_stats, solve
 from invdiff.prior import GaussianMixturePrior
 from invdiff.samplers import POSTERIOR, SAMPLERS, UNCONDITIONAL, samplers_that_accept
-from invdiff.api import posterior_stats, solve
 
 NAMES = list(POSTERIOR)
 STEPS = 4
@@ -39,7 +40,7 @@ class UserSVD:
 
     def __init__(self, M):
         U, s, Vh = torch.linalg.svd(M, full_matrices=True)
-        self.Um, self.Vh, (m, d) = U, Vh, M.shape
+        self.Um, self.Vh, (_, d) = U, Vh, M.shape
         self.s = torch.cat([s, s.new_zeros(d - len(s))])
 
     def singulars(self):
@@ -201,6 +202,7 @@ def test_posterior_stats_gaussian():
 
 def _draw_seed(seed, k):
     from invdiff.rng import sample_seed
+
     return sample_seed(seed, k)
 
 

@@ -1,10 +1,11 @@
 """VP tables, σ <-> t maps and σ grids, checked against closed forms."""
+
 import math
 
 import pytest
 import torch
 
-from invdiff.schedule import (VPSchedule, alpha_bar_from_sigma, ddpm_sigmas, karras_sigmas, pairwise)
+from invdiff.schedule import VPSchedule, alpha_bar_from_sigma, ddpm_sigmas, karras_sigmas, pairwise
 
 
 def test_linear_alpha_bar_matches_product_formula():
@@ -16,8 +17,7 @@ def test_linear_alpha_bar_matches_product_formula():
     for s in range(T):
         prod *= 1 - (1e-4 + (0.02 - 1e-4) * s / (T - 1))
         expected.append(prod)
-    torch.testing.assert_close(sched.alphas_cumprod, torch.tensor(expected, dtype=torch.float64),
-                               rtol=1e-12, atol=0)
+    torch.testing.assert_close(sched.alphas_cumprod, torch.tensor(expected, dtype=torch.float64), rtol=1e-12, atol=0)
     assert sched.alphas_cumprod[0] == pytest.approx(1 - 1e-4, rel=1e-14)
     # well-known value of the DDPM schedule: ᾱ_999 ≈ 4.04e-5
     assert float(sched.alphas_cumprod[-1]) == pytest.approx(4.0358e-5, rel=1e-3)

@@ -1,4 +1,5 @@
 """Benchmark suites: the photo suite is the DPS protocol scaled to its image size."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Training: atomic checkpoints, exact resume after a kill, refusal to overwrite, export."""
+
 import functools
 from dataclasses import replace
 from pathlib import Path
@@ -24,14 +25,32 @@ def cached_mnist_file():
 
 
 def _cfg(out: Path, **kw) -> TrainConfig:
-    return TrainConfig(data="mnist", out=str(out), steps=6, batch=4, lr=1e-3, warmup=2, ema=0.9,
-                       save_every=2, seed=0, net=dict(TINY), threads=1, **kw)
+    return TrainConfig(
+        data="mnist",
+        out=str(out),
+        steps=6,
+        batch=4,
+        lr=1e-3,
+        warmup=2,
+        ema=0.9,
+        save_every=2,
+        seed=0,
+        net=dict(TINY),
+        threads=1,
+        **kw,
+    )
 
 
 def _states(path: Path) -> dict:
     ck = safe_load(path)
-    return {"model": ck["model"], "ema": ck["ema"], "opt": ck["optimizer"]["state"], "rng": ck["rng"],
-            "step": ck["step"], "log": ck["log"]}
+    return {
+        "model": ck["model"],
+        "ema": ck["ema"],
+        "opt": ck["optimizer"]["state"],
+        "rng": ck["rng"],
+        "step": ck["step"],
+        "log": ck["log"],
+    }
 
 
 def _assert_same(a, b, where=""):

@@ -8,27 +8,32 @@
 - Known identities: DDPM = DDIM(η=1); gradient estimation with γ=1 is DDIM (μ=0)
   and DDPM (μ=½); per-sample seeding; callback and NFE bookkeeping.
 """
+
 import inspect
 import math
 
 import pytest
 import torch
+from conftest import ExactVPNet
 
 from invdiff.exact import sliced_wasserstein
 from invdiff.prior import EpsPrior, GaussianMixturePrior
-from invdiff.samplers.common import default_sigmas
 from invdiff.samplers import UNCONDITIONAL
+from invdiff.samplers.common import default_sigmas
 from invdiff.schedule import VPSchedule, ddpm_sigmas, karras_sigmas, pairwise
-
-from conftest import ExactVPNet
 
 N_SW = 2000
 # The 8-spaced grid has a spread of ~11 in its first two coordinates; starting from σ_max·z with
 # EDM's σ_max = 80 misses that spread by ~1 % and deterministic samplers carry the error to the end,
 # so these tests start at σ_max = 500 (then σ_max·z matches p_σmax to 0.03 %).
 SIGMA_MAX = 500.0
-SW_CASES = [("ddpm", {"steps": 200}), ("ddim", {"steps": 100}), ("ddim", {"steps": 100, "eta": 0.5}),
-            ("heun", {"steps": 30}), ("gradient_estimation", {"steps": 50})]
+SW_CASES = [
+    ("ddpm", {"steps": 200}),
+    ("ddim", {"steps": 100}),
+    ("ddim", {"steps": 100, "eta": 0.5}),
+    ("heun", {"steps": 30}),
+    ("gradient_estimation", {"steps": 50}),
+]
 
 
 def grid(name, steps):
@@ -53,8 +58,9 @@ def test_registry():
         assert f.default_steps == params["steps"].default >= 1
 
 
-@pytest.mark.parametrize("name,kw", SW_CASES, ids=[f"{n}-{'-'.join(f'{k}{v}' for k, v in kw.items())}"
-                                                   for n, kw in SW_CASES])
+@pytest.mark.parametrize(
+    "name,kw", SW_CASES, ids=[f"{n}-{'-'.join(f'{k}{v}' for k, v in kw.items())}" for n, kw in SW_CASES]
+)
 def test_sliced_wasserstein_to_exact_mixture(name, kw, gmm25, exact_sets):
     ref, floor = exact_sets
     kw = dict(kw)
@@ -128,32 +134,44 @@ def gauss():
     return GaussianMixturePrior(torch.zeros(1, 8, dtype=torch.float64), std=math.sqrt(V))
 
 
-@pytest.mark.parametrize("name,kw,gain", [
-    ("ddim", {"steps": 12}, gain_ddim0),
-    ("heun", {"steps": 8}, gain_heun),
-    ("gradient_estimation", {"steps": 10}, lambda sg: math.sqrt(var_ge(sg, 2.0, 0.0))),
-    ("gradient_estimation", {"steps": 10, "gam": 1.5}, lambda sg: math.sqrt(var_ge(sg, 1.5, 0.0))),
-])
+@pytest.mark.parametrize(
+    "name,kw,gain",
+    [
+        ("ddim", {"steps": 12}, gain_ddim0),
+        ("heun", {"steps": 8}, gain_heun),
+        ("gradient_estimation", {"steps": 10}, lambda sg: math.sqrt(var_ge(sg, 2.0, 0.0))),
+        ("gradient_estimation", {"steps": 10, "gam": 1.5}, lambda sg: math.sqrt(var_ge(sg, 1.5, 0.0))),
+    ],
+)
 def test_deterministic_gain_on_gaussian(name, kw, gain, gauss):
     """Deterministic samplers map start noise z to (exact gain)·z on a Gaussian prior."""
     sigmas = karras_sigmas(kw["steps"], 0.002, 80.0) if name == "heun" else default_sigmas(gauss, kw["steps"])
     seen = {}
-    x = UNCONDITIONAL[name](gauss, (16, 8), seed=3, dtype=torch.float64,
-                            callback=lambda i, s, xs, x0: seen.setdefault("z", xs / s) if i == 0 else None, **kw)
+    x = UNCONDITIONAL[name](
+        gauss,
+        (16, 8),
+        seed=3,
+        dtype=torch.float64,
+        callback=lambda i, s, xs, x0: seen.setdefault("z", xs / s) if i == 0 else None,
+        **kw,
+    )
     torch.testing.assert_close(x, gain(sigmas) * seen["z"], rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("name,kw,var", [
-    ("ddpm", {"steps": 15}, lambda sg: var_ddim(sg, 1.0)),
-    ("ddim", {"steps": 15, "eta": 0.5}, lambda sg: var_ddim(sg, 0.5)),
-    ("gradient_estimation", {"steps": 15, "mu": 0.3}, lambda sg: var_ge(sg, 2.0, 0.3)),
-])
+@pytest.mark.parametrize(
+    "name,kw,var",
+    [
+        ("ddpm", {"steps": 15}, lambda sg: var_ddim(sg, 1.0)),
+        ("ddim", {"steps": 15, "eta": 0.5}, lambda sg: var_ddim(sg, 0.5)),
+        ("gradient_estimation", {"steps": 15, "mu": 0.3}, lambda sg: var_ge(sg, 2.0, 0.3)),
+    ],
+)
 def test_stochastic_variance_on_gaussian(name, kw, var, gauss):
     x = UNCONDITIONAL[name](gauss, (4000, 8), seed=4, dtype=torch.float64, **kw)
     expected = var(default_sigmas(gauss, kw["steps"]))
     emp = float(x.var())
     assert abs(emp / expected - 1) < 0.03, (emp, expected)  # 32000 values: 1 s.e. of a variance ≈ 0.8 %
-    assert abs(expected / V - 1) > 0.03 or name == "ddpm"   # the discretised value is what is being tested
+    assert abs(expected / V - 1) > 0.03 or name == "ddpm"  # the discretised value is what is being tested
     assert abs(float(x.mean())) < 4 * math.sqrt(expected / x.numel())
 
 

@@ -1,4 +1,5 @@
 """The ε-UNet: shapes at the sizes the project uses, time conditioning, gradients, and save/load."""
+
 import pytest
 import torch
 
@@ -76,8 +77,9 @@ def test_save_load_rebuilds_identical_network(tmp_path):
     assert loaded.config == cfg
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
-        torch.testing.assert_close(loaded(x, torch.tensor([5.0, 400.0])), net(x, torch.tensor([5.0, 400.0])),
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            loaded(x, torch.tensor([5.0, 400.0])), net(x, torch.tensor([5.0, 400.0])), rtol=0, atol=0
+        )
     # an existing file is never overwritten unless asked
     with pytest.raises(FileExistsError):
         save_model(path, UNet(cfg))

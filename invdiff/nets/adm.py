@@ -17,6 +17,7 @@ Both use the linear β schedule (1e-4 → 0.02, T = 1000) and channel multiplier
 :class:`ADMNet` is the ``net(x_t, t)`` that :class:`invdiff.prior.EpsPrior` calls
 (it returns all 2C channels; ``EpsPrior`` drops the variance half).
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,11 +32,20 @@ __all__ = ["ADMNet", "adm_variant", "build_diffunet", "is_adm_state_dict", "load
 # key -> what it tells; first two identify the layout
 ADM_KEYS = ("input_blocks.0.0.weight", "out.2.weight", "time_embed.0.weight")
 VARIANTS = {
-    "ffhq": dict(large_model=False, channels=128, res_blocks=1, attention=(16,),
-                 description="FFHQ 256 (ffhq_10m.pt): 128 ch, 1 res block, attention at 16, learned sigma"),
-    "imagenet": dict(large_model=True, channels=256, res_blocks=2, attention=(32, 16, 8),
-                     description="ImageNet 256 unconditional: 256 ch, 2 res blocks, attention at 32/16/8, "
-                                 "learned sigma"),
+    "ffhq": dict(
+        large_model=False,
+        channels=128,
+        res_blocks=1,
+        attention=(16,),
+        description="FFHQ 256 (ffhq_10m.pt): 128 ch, 1 res block, attention at 16, learned sigma",
+    ),
+    "imagenet": dict(
+        large_model=True,
+        channels=256,
+        res_blocks=2,
+        attention=(32, 16, 8),
+        description="ImageNet 256 unconditional: 256 ch, 2 res blocks, attention at 32/16/8, learned sigma",
+    ),
 }
 _PREFIXES = ("module.", "model.")
 
@@ -44,7 +54,7 @@ def strip_prefix(state_dict: dict) -> dict:
     """Drop a common ``module.``/``model.`` prefix (DataParallel / wrapper checkpoints)."""
     for p in _PREFIXES:
         if state_dict and all(isinstance(k, str) and k.startswith(p) for k in state_dict):
-            return {k[len(p):]: v for k, v in state_dict.items()}
+            return {k[len(p) :]: v for k, v in state_dict.items()}
     return state_dict
 
 
@@ -77,14 +87,19 @@ def adm_variant(state_dict: dict) -> dict:
             break
     else:
         known = "; ".join(f"{k}: {v['description']}" for k, v in VARIANTS.items())
-        raise CheckpointError(f"ADM checkpoint with {ch} channels and {blocks} res blocks per level is not a "
-                              f"supported variant ({known})")
+        raise CheckpointError(
+            f"ADM checkpoint with {ch} channels and {blocks} res blocks per level is not a supported variant ({known})"
+        )
     if cout not in (cin, 2 * cin):
-        raise CheckpointError(f"ADM checkpoint maps {cin} channels to {cout}; expected {cin} or {2 * cin} "
-                              "(epsilon, or epsilon and learned variance)")
+        raise CheckpointError(
+            f"ADM checkpoint maps {cin} channels to {cout}; expected {cin} or {2 * cin} "
+            "(epsilon, or epsilon and learned variance)"
+        )
     if cout == 3 and cin == 3:
-        raise CheckpointError("ADM checkpoint without learned variance (3 output channels) is not supported by "
-                              "deepinv's DiffUNet, which always builds 6 output channels for RGB")
+        raise CheckpointError(
+            "ADM checkpoint without learned variance (3 output channels) is not supported by "
+            "deepinv's DiffUNet, which always builds 6 output channels for RGB"
+        )
     return {"variant": name, "in_channels": cin, "out_channels": cout, "large_model": v["large_model"]}
 
 
@@ -119,8 +134,9 @@ def load_adm(state_dict: dict, device=None) -> tuple[ADMNet, dict]:
     sd = strip_prefix(state_dict)
     info = adm_variant(sd)
     unet = build_diffunet(info["in_channels"], info["out_channels"], info["large_model"], device="meta")
-    weights = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v
-               for k, v in sd.items() if k not in _BUFFERS}
+    weights = {
+        k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in sd.items() if k not in _BUFFERS
+    }
     expected = {k: v for k, v in unet.state_dict().items() if k not in _BUFFERS}
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
@@ -129,7 +145,8 @@ def load_adm(state_dict: dict, device=None) -> tuple[ADMNet, dict]:
         raise CheckpointError(
             f"ADM checkpoint ({info['variant']} variant) does not match deepinv's DiffUNet: "
             f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}, "
-            f"{len(bad)} shape mismatches {bad[:5]}")
+            f"{len(bad)} shape mismatches {bad[:5]}"
+        )
     unet.load_state_dict(weights, strict=False, assign=True)
     # deepinv's denoising buffers are not in ADM files: recompute them (used only by forward_denoise)
     restore_buffers(unet)

@@ -6,14 +6,15 @@ The network takes ``(x_t, t)`` with t the (continuous) DDPM timestep; the
 VP<->VE conversion lives in :class:`invdiff.prior.EpsPrior`, not here.
 A :class:`UNetConfig` saved next to the weights rebuilds the network.
 """
+
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import torch
-from torch import Tensor, nn
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 
 @dataclass
@@ -129,9 +130,13 @@ class UNet(nn.Module):
             if lvl < levels - 1:
                 self.down.append(nn.ModuleList([nn.Conv2d(cur, cur, 3, stride=2, padding=1)]))
                 skips.append(cur)
-        self.mid = nn.ModuleList([ResBlock(cur, cur, temb, g, cfg.dropout), Attention(cur, cfg.heads, g)
-                                  if (levels - 1) in cfg.attention_levels else nn.Identity(),
-                                  ResBlock(cur, cur, temb, g, cfg.dropout)])
+        self.mid = nn.ModuleList(
+            [
+                ResBlock(cur, cur, temb, g, cfg.dropout),
+                Attention(cur, cfg.heads, g) if (levels - 1) in cfg.attention_levels else nn.Identity(),
+                ResBlock(cur, cur, temb, g, cfg.dropout),
+            ]
+        )
         for lvl in reversed(range(levels)):
             m = cfg.multipliers[lvl]
             for _ in range(cfg.blocks_per_level + 1):
@@ -141,8 +146,9 @@ class UNet(nn.Module):
                     blk.append(Attention(cur, cfg.heads, g))
                 self.up.append(blk)
             if lvl > 0:
-                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"),
-                                              nn.Conv2d(cur, cur, 3, padding=1)]))
+                self.up.append(
+                    nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cur, cur, 3, padding=1)])
+                )
         self.norm_out = nn.GroupNorm(g, cur)
         self.conv_out = nn.Conv2d(cur, cfg.out_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)

@@ -6,25 +6,33 @@ capability it requires: "any", "linear", "svd", "pinv" or "prox") and ``f.defaul
 ``UNCONDITIONAL``: samplers ``f(prior, shape, *, steps, seed, ...)``.
 ``SAMPLERS`` holds both.  Adding a sampler = one file + one line here.
 """
+
 from __future__ import annotations
 
 from operators import linalg
 
 from .checks import DivergenceError
 from .daps import daps
+from .ddim import ddim  # bind the functions, not the submodules of the same name
 from .ddnm import ddnm
+from .ddpm import ddpm
 from .ddrm import ddrm
 from .diffpir import diffpir
 from .dps import dps
-from .pigdm import pigdm
-from .reddiff import reddiff
-from .ddim import ddim  # bind the functions, not the submodules of the same name
-from .ddpm import ddpm
 from .gradient_estimation import gradient_estimation
 from .heun import heun
+from .pigdm import pigdm
+from .reddiff import reddiff
 
-POSTERIOR = {"dps": dps, "pigdm": pigdm, "ddrm": ddrm, "ddnm": ddnm, "diffpir": diffpir,
-             "reddiff": reddiff, "daps": daps}
+POSTERIOR = {
+    "dps": dps,
+    "pigdm": pigdm,
+    "ddrm": ddrm,
+    "ddnm": ddnm,
+    "diffpir": diffpir,
+    "reddiff": reddiff,
+    "daps": daps,
+}
 UNCONDITIONAL = {"ddpm": ddpm, "ddim": ddim, "heun": heun, "gradient_estimation": gradient_estimation}
 SAMPLERS = {**POSTERIOR, **UNCONDITIONAL}
 
@@ -35,5 +43,12 @@ def samplers_that_accept(op) -> list[str]:
     return [name for name, f in POSTERIOR.items() if f.needs in caps]
 
 
-__all__ = ["POSTERIOR", "UNCONDITIONAL", "SAMPLERS", "DivergenceError", "samplers_that_accept", *POSTERIOR,
-           *UNCONDITIONAL]
+__all__ = [
+    "POSTERIOR",
+    "UNCONDITIONAL",
+    "SAMPLERS",
+    "DivergenceError",
+    "samplers_that_accept",
+    *POSTERIOR,
+    *UNCONDITIONAL,
+]

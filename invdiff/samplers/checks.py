@@ -20,8 +20,10 @@ class DivergenceError(RuntimeError):
 
 def check_sigma_y(sigma_y, name: str = "sampler", positive: bool = False) -> float:
     """``sigma_y`` as a float; finite and ≥ 0 (> 0 when ``positive``)."""
-    if isinstance(sigma_y, bool) or not isinstance(sigma_y, (int, float)) and not (
-        torch.is_tensor(sigma_y) and sigma_y.numel() == 1
+    if (
+        isinstance(sigma_y, bool)
+        or not isinstance(sigma_y, (int, float))
+        and not (torch.is_tensor(sigma_y) and sigma_y.numel() == 1)
     ):
         raise TypeError(f"{name}: sigma_y must be a number, got {type(sigma_y).__name__}")
     s = float(sigma_y)

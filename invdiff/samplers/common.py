@@ -153,8 +153,10 @@ def _require(op, needs: str, name: str) -> None:
         raise TypeError(f"{e}. Samplers that work with this operator: {', '.join(ok) or 'none'}") from None
 
 
-def posterior_head(name: str, prior, op, y, *, needs: str, sigma_y, steps, seed: int, sigmas, x_shape,
-                   grid=ddpm_grid, offset: int = 0, start="noise", sigma_start=None, draw_start: bool = True) -> Head:  # fmt: skip
+def posterior_head(
+    name: str, prior, op, y, *, needs: str, sigma_y, steps, seed: int, sigmas, x_shape, grid=ddpm_grid,
+    offset: int = 0, start="noise", sigma_start=None, draw_start: bool = True,
+) -> Head:  # fmt: skip
     """Check the inputs and return the sampler's :class:`Head`.
 
     ``grid(prior, steps, top)`` is the sampler's default grid (``top=None``: from σ_max);

@@ -28,6 +28,7 @@ edge for ‖A‖ = 1 and beyond it for operators with ‖A‖ > 1 (a Gaussian ma
 The step is therefore capped per sample at 1.9/L, with λ_max found by 12 power iterations of
 Hessian–vector products (autograd; A only) at the first level's x̂0.  ``lr_cap=False`` removes it.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,10 +42,30 @@ from .common import linalg, pairwise, posterior_head
 NOISE_CHUNK = 2**22  # entries of Langevin noise drawn at once per sample
 
 
-def daps(prior, op, y: Tensor, *, sigma_y, steps: int = 200, seed: int = 0, callback=None, sigmas=None,
-         x_shape=None, offset: int = 0, start="auto", sigma_start=None, ode_steps: int = 5, langevin_steps: int = 100, lr: float = 1e-4, lr_min_ratio: float = 0.01,
-         tau: float | None = None, sigma_max: float = 100.0, sigma_min: float = 0.1, ode_sigma_min: float = 0.01,
-         lr_cap: bool = True) -> Tensor:
+def daps(
+    prior,
+    op,
+    y: Tensor,
+    *,
+    sigma_y,
+    steps: int = 200,
+    seed: int = 0,
+    callback=None,
+    sigmas=None,
+    x_shape=None,
+    offset: int = 0,
+    start="auto",
+    sigma_start=None,
+    ode_steps: int = 5,
+    langevin_steps: int = 100,
+    lr: float = 1e-4,
+    lr_min_ratio: float = 0.01,
+    tau: float | None = None,
+    sigma_max: float = 100.0,
+    sigma_min: float = 0.1,
+    ode_sigma_min: float = 0.01,
+    lr_cap: bool = True,
+) -> Tensor:
     """Posterior samples (x0 estimates) for y = A(x0) + σ_y n by DAPS; nonlinear A allowed.
 
     ``callback(i, sigma, x, x0_hat)`` is called at every level with x_σ and the level's
@@ -59,8 +80,22 @@ def daps(prior, op, y: Tensor, *, sigma_y, steps: int = 200, seed: int = 0, call
         g = karras_sigmas(n + 1, sigma_min, sigma_max if top is None else top)
         return torch.cat([g[:n], g.new_zeros(1)])
 
-    h = posterior_head("daps", prior, op, y, needs=daps.needs, sigma_y=sigma_y, steps=steps, seed=seed,
-                       sigmas=sigmas, x_shape=x_shape, grid=grid, offset=offset, start=start, sigma_start=sigma_start)
+    h = posterior_head(
+        "daps",
+        prior,
+        op,
+        y,
+        needs=daps.needs,
+        sigma_y=sigma_y,
+        steps=steps,
+        seed=seed,
+        sigmas=sigmas,
+        x_shape=x_shape,
+        grid=grid,
+        offset=offset,
+        start=start,
+        sigma_start=sigma_start,
+    )
     sig, rng, x, shape = h.sigmas, h.rng, h.x, h.shape
     levels = sig.numel() - 1
     chunk = max(1, min(langevin_steps, NOISE_CHUNK // max(1, math.prod(shape[1:]))))

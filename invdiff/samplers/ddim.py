@@ -12,6 +12,7 @@ update of the paper by √ᾱ_{t−1} gives exactly this form with σ = √((1�
 The step to σ' = 0 returns x̂0.
 
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,18 @@ def ddim_step(x: Tensor, x0: Tensor, sigma: float, sigma_next: float, eta: float
 
 
 @torch.no_grad()
-def ddim(prior, shape, *, steps: int = 50, eta: float = 0.0, seed: int = 0, sigmas=None, callback=None,
-         device=None, dtype=torch.float32) -> Tensor:
+def ddim(
+    prior,
+    shape,
+    *,
+    steps: int = 50,
+    eta: float = 0.0,
+    seed: int = 0,
+    sigmas=None,
+    callback=None,
+    device=None,
+    dtype=torch.float32,
+) -> Tensor:
     """Draw ``shape[0]`` samples with DDIM(η); ``eta=0`` is deterministic given the start noise.
 
     ``callback(i, sigma, x, x0_hat)`` is called at every step with the state at σ.

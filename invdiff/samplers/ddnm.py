@@ -28,6 +28,7 @@ x ← x + √(σ_up² − σ²)·z (the forward process, as in the paper; the re
 its last x̂0 instead), and re-descends, r − 1 times.  Off by default (r = 1); it
 costs (r − 1)·l network calls per jump point, about (r − 1)·steps extra NFE in all.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,15 +63,43 @@ def _lambda_gamma(sig_next: float, c: Tensor, eta: float):
 
 
 @torch.no_grad()
-def ddnm(prior, op, y: Tensor, *, sigma_y: float, steps: int = 100, seed: int = 0, callback=None, sigmas=None,
-         x_shape=None, offset: int = 0, start="auto", sigma_start=None, eta: float = 0.85, travel_length: int = 1,
-         travel_repeat: int = 1) -> Tensor:
+def ddnm(
+    prior,
+    op,
+    y: Tensor,
+    *,
+    sigma_y: float,
+    steps: int = 100,
+    seed: int = 0,
+    callback=None,
+    sigmas=None,
+    x_shape=None,
+    offset: int = 0,
+    start="auto",
+    sigma_start=None,
+    eta: float = 0.85,
+    travel_length: int = 1,
+    travel_repeat: int = 1,
+) -> Tensor:
     """Posterior samples of x0 given ``y = A x0 + σ_y n`` with DDNM+ (needs A†: SVD, ``pinv`` or A/At by CG).
 
     ``callback(i, sigma, x, x0_hat)`` is called at every network evaluation.
     """
-    h = posterior_head("ddnm", prior, op, y, needs=ddnm.needs, sigma_y=sigma_y, steps=steps, seed=seed,
-                       sigmas=sigmas, x_shape=x_shape, offset=offset, start=start, sigma_start=sigma_start)
+    h = posterior_head(
+        "ddnm",
+        prior,
+        op,
+        y,
+        needs=ddnm.needs,
+        sigma_y=sigma_y,
+        steps=steps,
+        seed=seed,
+        sigmas=sigmas,
+        x_shape=x_shape,
+        offset=offset,
+        start=start,
+        sigma_start=sigma_start,
+    )
     sigma_y, sigmas, rng, x = h.sigma_y, h.sigmas, h.rng, h.x
     if not 0 <= eta <= 1:
         raise ValueError(f"ddnm: eta must lie in [0, 1], got {eta}")

@@ -9,6 +9,7 @@ i.e. the exact Gaussian bridge between x0 and x_σ evaluated at σ' (the "large"
 posterior-variance choice β̃_t of the paper).  It coincides with DDIM at η = 1
 (Song et al. 2021).  The step to σ' = 0 returns x̂0.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,9 @@ from .common import pairwise, unconditional_head
 
 
 @torch.no_grad()
-def ddpm(prior, shape, *, steps: int = 1000, seed: int = 0, sigmas=None, callback=None,
-         device=None, dtype=torch.float32) -> Tensor:
+def ddpm(
+    prior, shape, *, steps: int = 1000, seed: int = 0, sigmas=None, callback=None, device=None, dtype=torch.float32
+) -> Tensor:
     """Draw ``shape[0]`` samples by DDPM ancestral sampling over ``steps`` σ levels.
 
     ``callback(i, sigma, x, x0_hat)`` is called at every step with the state at σ.

@@ -15,6 +15,7 @@ Defaults η = 0.85, η_b = 1 and 20 steps uniform in DDPM t are the paper's.
 Spectral noise is drawn as ``Vt(randn_like(x))`` and one draw is shared by the three
 cases, so complex (FFT) spectra keep the Hermitian symmetry of real images.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,9 +27,24 @@ from .common import pairwise, posterior_head, real, spectral_data
 
 
 @torch.no_grad()
-def ddrm(prior, op, y: Tensor, *, sigma_y: float, steps: int = 20, seed: int = 0, callback=None, sigmas=None,
-         x_shape=None, offset: int = 0, start="auto", sigma_start=None, eta: float = 0.85, eta_b: float = 1.0,
-         temperature: float = 1.0) -> Tensor:
+def ddrm(
+    prior,
+    op,
+    y: Tensor,
+    *,
+    sigma_y: float,
+    steps: int = 20,
+    seed: int = 0,
+    callback=None,
+    sigmas=None,
+    x_shape=None,
+    offset: int = 0,
+    start="auto",
+    sigma_start=None,
+    eta: float = 0.85,
+    eta_b: float = 1.0,
+    temperature: float = 1.0,
+) -> Tensor:
     """Posterior samples of x0 given ``y = A x0 + σ_y n`` for an operator with an SVD (DDRM).
 
     ``temperature`` scales every noise draw (start, null space, measured directions) while the
@@ -36,8 +52,21 @@ def ddrm(prior, op, y: Tensor, *, sigma_y: float, steps: int = 20, seed: int = 0
     a lower-temperature sampler with higher single-sample PSNR and a narrower spread than the
     posterior.  ``callback(i, sigma, x, x0_hat)`` is called at every step with the state at σ.
     """
-    h = posterior_head("ddrm", prior, op, y, needs=ddrm.needs, sigma_y=sigma_y, steps=steps, seed=seed,
-                       sigmas=sigmas, x_shape=x_shape, offset=offset, start=start, sigma_start=sigma_start)
+    h = posterior_head(
+        "ddrm",
+        prior,
+        op,
+        y,
+        needs=ddrm.needs,
+        sigma_y=sigma_y,
+        steps=steps,
+        seed=seed,
+        sigmas=sigmas,
+        x_shape=x_shape,
+        offset=offset,
+        start=start,
+        sigma_start=sigma_start,
+    )
     sigma_y, sigmas, rng, x = h.sigma_y, h.sigmas, h.rng, h.x
     if not (0 <= eta <= 1 and 0 <= eta_b <= 1):
         raise ValueError(f"ddrm: eta and eta_b must lie in [0, 1], got eta={eta}, eta_b={eta_b}")

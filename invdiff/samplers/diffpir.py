@@ -25,6 +25,7 @@ noise, when the prior has a VP schedule; an exact prior without one gets the Kar
 Units: σ_y is in the units of y on [−1, 1] (DESIGN.md), so λ = 1 is the Bayesian weight;
 the reference code puts σ_y on [0, 1] into ρ with x on [−1, 1], i.e. its λ equals 4× ours.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,9 +60,26 @@ def _uniform(prior, steps: int, top: float | None = None) -> Tensor:
 
 
 @torch.no_grad()
-def diffpir(prior, op, y: Tensor, *, sigma_y: float, steps: int = 100, seed: int = 0, callback=None, sigmas=None,
-            x_shape=None, offset: int = 0, start="auto", sigma_start=None, lambda_: float = 1.0, zeta: float = 0.1,
-            skip_type: str = "quad", rho: str = "noise_aware", clip: bool = True) -> Tensor:
+def diffpir(
+    prior,
+    op,
+    y: Tensor,
+    *,
+    sigma_y: float,
+    steps: int = 100,
+    seed: int = 0,
+    callback=None,
+    sigmas=None,
+    x_shape=None,
+    offset: int = 0,
+    start="auto",
+    sigma_start=None,
+    lambda_: float = 1.0,
+    zeta: float = 0.1,
+    skip_type: str = "quad",
+    rho: str = "noise_aware",
+    clip: bool = True,
+) -> Tensor:
     """Posterior samples of x0 given ``y = A x0 + σ_y n`` with DiffPIR (needs the prox of ½‖y − Ax‖²).
 
     ``skip_type`` picks the default grid ("quad" as in the reference, or "uniform" in DDPM t);

@@ -32,6 +32,7 @@ operators such as phase retrieval; ``step_cap=None`` removes the cap.
 ``sigma_y`` is checked but does not enter the update (ζ absorbs it, as in the paper).
 One network call per step, with a backward pass through it: NFE = steps.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,9 +50,25 @@ def residual_norms(op, x0: Tensor, y: Tensor) -> Tensor:
     return torch.linalg.vector_norm((y - linalg.forward(op, x0)).flatten(1), dim=1)
 
 
-def dps(prior, op, y: Tensor, *, sigma_y, steps: int = 1000, seed: int = 0, callback=None, sigmas=None,
-        x_shape=None, offset: int = 0, start="auto", sigma_start=None, zeta: float = 0.5,
-        zeta_scaling: str = "sqrt", clip: bool = True, step_cap: float | None = 1.0) -> Tensor:
+def dps(
+    prior,
+    op,
+    y: Tensor,
+    *,
+    sigma_y,
+    steps: int = 1000,
+    seed: int = 0,
+    callback=None,
+    sigmas=None,
+    x_shape=None,
+    offset: int = 0,
+    start="auto",
+    sigma_start=None,
+    zeta: float = 0.5,
+    zeta_scaling: str = "sqrt",
+    clip: bool = True,
+    step_cap: float | None = 1.0,
+) -> Tensor:
     """Posterior samples (x0 estimates) for y = A(x0) + σ_y n by DPS; nonlinear A allowed.
 
     ``callback(i, sigma, x, x0_hat)`` is called at every step with the state at σ and x̂0(x).
@@ -62,8 +79,21 @@ def dps(prior, op, y: Tensor, *, sigma_y, steps: int = 1000, seed: int = 0, call
         raise ValueError(f"dps: zeta_scaling must be 'sqrt' or 'none', got {zeta_scaling!r}")
     if step_cap is not None and not step_cap > 0:
         raise ValueError(f"dps: step_cap must be > 0 or None, got {step_cap!r}")
-    h = posterior_head("dps", prior, op, y, needs=dps.needs, sigma_y=sigma_y, steps=steps, seed=seed,
-                       sigmas=sigmas, x_shape=x_shape, offset=offset, start=start, sigma_start=sigma_start)
+    h = posterior_head(
+        "dps",
+        prior,
+        op,
+        y,
+        needs=dps.needs,
+        sigma_y=sigma_y,
+        steps=steps,
+        seed=seed,
+        sigmas=sigmas,
+        x_shape=x_shape,
+        offset=offset,
+        start=start,
+        sigma_start=sigma_start,
+    )
     sig, rng, x = h.sigmas, h.rng, h.x
     if zeta_scaling == "sqrt":
         zeta = zeta * math.sqrt(REFERENCE_STEPS / (len(sig) - 1))

@@ -14,6 +14,7 @@ The denoiser is read as an approximate projection onto the data manifold and
 As in the reference, the momentum also applies on the final step to σ' = 0, so the
 result is x − σ ε̄ rather than the plain Tweedie estimate x̂0 = x − σ ε̂.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,19 @@ from .common import pairwise, unconditional_head
 
 
 @torch.no_grad()
-def gradient_estimation(prior, shape, *, steps: int = 20, gam: float = 2.0, mu: float = 0.0, seed: int = 0,
-                        sigmas=None, callback=None, device=None, dtype=torch.float32) -> Tensor:
+def gradient_estimation(
+    prior,
+    shape,
+    *,
+    steps: int = 20,
+    gam: float = 2.0,
+    mu: float = 0.0,
+    seed: int = 0,
+    sigmas=None,
+    callback=None,
+    device=None,
+    dtype=torch.float32,
+) -> Tensor:
     """Draw ``shape[0]`` samples with the gradient-estimation (momentum) sampler.
 
     ``gam`` is the momentum γ (≥ 1 suggested), ``mu`` ∈ [0, 1) the added-noise exponent.

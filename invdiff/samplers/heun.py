@@ -7,6 +7,7 @@ unless σ' = 0, corrects it with the trapezoidal rule (2 network evaluations per
 step; Euler on the last step, which lands exactly on x̂0).  Deterministic given
 the start noise.  The default grid is the EDM one (ρ = 7) over the prior's σ range.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,14 +17,16 @@ from .common import pairwise, unconditional_head
 
 
 @torch.no_grad()
-def heun(prior, shape, *, steps: int = 40, seed: int = 0, sigmas=None, callback=None,
-         device=None, dtype=torch.float32) -> Tensor:
+def heun(
+    prior, shape, *, steps: int = 40, seed: int = 0, sigmas=None, callback=None, device=None, dtype=torch.float32
+) -> Tensor:
     """Draw ``shape[0]`` samples with EDM's deterministic Heun sampler (2·steps − 1 evaluations).
 
     ``callback(i, sigma, x, x0_hat)`` is called at every step with the state at σ.
     """
-    sigmas, _, x = unconditional_head(prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device,
-                                dtype=dtype, kind="karras")
+    sigmas, _, x = unconditional_head(
+        prior, shape, steps=steps, seed=seed, sigmas=sigmas, device=device, dtype=dtype, kind="karras"
+    )
     for i, (s, s_next) in enumerate(pairwise(sigmas)):
         x0 = prior.x0(x, s)
         if callback is not None:

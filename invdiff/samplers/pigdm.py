@@ -33,6 +33,7 @@ observed pixels of x̂0 to y and mask the guidance there (``inpaint_fill=True``)
 settings for ΠGDM in the RED-diff scripts.  (InverseBench's η = 0.2 scales the fresh noise
 as η σ', a different parameterisation.)  One network call with a backward pass per step: NFE = steps.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,9 +44,24 @@ from torch import Tensor
 from .common import inpainting_mask, linalg, pairwise, posterior_head
 
 
-def pigdm(prior, op, y: Tensor, *, sigma_y, steps: int = 100, seed: int = 0, callback=None, sigmas=None,
-          x_shape=None, offset: int = 0, start="auto", sigma_start=None, eta: float = 1.0,
-          guidance: str = "reference", inpaint_fill: bool = True) -> Tensor:
+def pigdm(
+    prior,
+    op,
+    y: Tensor,
+    *,
+    sigma_y,
+    steps: int = 100,
+    seed: int = 0,
+    callback=None,
+    sigmas=None,
+    x_shape=None,
+    offset: int = 0,
+    start="auto",
+    sigma_start=None,
+    eta: float = 1.0,
+    guidance: str = "reference",
+    inpaint_fill: bool = True,
+) -> Tensor:
     """Posterior samples (x0 estimates) for y = A x0 + σ_y n by ΠGDM; A linear.
 
     ``callback(i, sigma, x, x0_hat)`` is called at every step with the state at σ and the
@@ -55,8 +71,21 @@ def pigdm(prior, op, y: Tensor, *, sigma_y, steps: int = 100, seed: int = 0, cal
         raise ValueError(f"pigdm: guidance must be 'reference' or 'tweedie', got {guidance!r}")
     if not 0 <= eta <= 1:
         raise ValueError(f"pigdm: eta must be in [0, 1], got {eta!r}")
-    h = posterior_head("pigdm", prior, op, y, needs=pigdm.needs, sigma_y=sigma_y, steps=steps, seed=seed,
-                       sigmas=sigmas, x_shape=x_shape, offset=offset, start=start, sigma_start=sigma_start)
+    h = posterior_head(
+        "pigdm",
+        prior,
+        op,
+        y,
+        needs=pigdm.needs,
+        sigma_y=sigma_y,
+        steps=steps,
+        seed=seed,
+        sigmas=sigmas,
+        x_shape=x_shape,
+        offset=offset,
+        start=start,
+        sigma_start=sigma_start,
+    )
     sigma_y, sig, rng, x = h.sigma_y, h.sigmas, h.rng, h.x
     mask = inpainting_mask(op, x) if inpaint_fill and guidance == "reference" else None
     for i, (s, s_next) in enumerate(pairwise(sig)):

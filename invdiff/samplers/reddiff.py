@@ -25,6 +25,7 @@ by 1/s_min (values ~100) and Adam never recovers (3.4 dB on the mnist suite's bl
 reference config; its README example uses lr 0.25–0.5 with 100 steps; InverseBench
 2e-2 with 1000).  NFE = steps.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,9 +37,24 @@ from .common import linalg, pairwise, posterior_head, state_dtype
 from .warmstart import auto_initializer
 
 
-def reddiff(prior, op, y: Tensor, *, sigma_y, steps: int = 1000, seed: int = 0, callback=None, sigmas=None,
-            x_shape=None, offset: int = 0, start="auto", sigma_start=None, lambda_: float = 0.25, lr: float = 0.1,
-            betas=(0.9, 0.99)) -> Tensor:
+def reddiff(
+    prior,
+    op,
+    y: Tensor,
+    *,
+    sigma_y,
+    steps: int = 1000,
+    seed: int = 0,
+    callback=None,
+    sigmas=None,
+    x_shape=None,
+    offset: int = 0,
+    start="auto",
+    sigma_start=None,
+    lambda_: float = 0.25,
+    lr: float = 0.1,
+    betas=(0.9, 0.99),
+) -> Tensor:
     """Posterior samples (x0 estimates) for y = A(x0) + σ_y n by RED-diff; nonlinear A allowed.
 
     ``start`` is μ's start (:mod:`.warmstart`: "auto", an initializer name or a tensor); where

@@ -1,4 +1,5 @@
 """Small operators: denoising, colorization, compressed sensing, phase retrieval."""
+
 from .colorize import Colorization
 from .compressed import CompressedSensing, dct_matrix
 from .denoise import Denoising

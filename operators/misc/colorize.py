@@ -4,6 +4,7 @@ SVD: ``Vt`` applies the orthonormal 3-point DCT across channels (first row 1/√
 ``singulars = 1/√3`` in spectral channel 0 and 0 in channels 1–2; ``Ut`` writes the
 gray image y (B, 1, H, W) into channel 0, ``U`` reads it back.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,7 +24,7 @@ class Colorization(SVDOperator):
         dtype = dtype or torch.float64
         self.Q = dct_matrix(3).to(dtype)
         s = torch.zeros(1, *self.input_shape, dtype=dtype)
-        s[:, 0] = 3 ** -0.5
+        s[:, 0] = 3**-0.5
         self._s = s
 
     def A(self, x):

@@ -7,6 +7,7 @@ channel is orthogonal, so the SVD is exact with ``Vt = T`` (layout = shape of x)
 (B, m) into the layout, ``U`` gathers it back.  Signs and kept rows are per sample,
 drawn from seed ``(seed, offset + i)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,9 @@ class CompressedSensing(SVDOperator):
 
     def __init__(self, signs: Tensor, rows: Tensor, input_shape, dtype=None):
         if len(input_shape) != 3 or signs.ndim != 4 or tuple(signs.shape[1:]) != tuple(input_shape):
-            raise ValueError(f"need input_shape (C, H, W) and signs (B, C, H, W), got {tuple(input_shape)}, "
-                             f"{tuple(signs.shape)}")
+            raise ValueError(
+                f"need input_shape (C, H, W) and signs (B, C, H, W), got {tuple(input_shape)}, {tuple(signs.shape)}"
+            )
         if rows.ndim != 2 or rows.shape[0] not in (1, signs.shape[0]):
             raise ValueError(f"rows must be (B, m), got {tuple(rows.shape)}")
         super().__init__(input_shape, max(signs.shape[0], rows.shape[0]))

@@ -1,4 +1,5 @@
 """Denoising: A = I (the DPS/DAPS "noise" task; DDRM's trivial SVD, Kawar et al. 2022)."""
+
 from __future__ import annotations
 
 import torch

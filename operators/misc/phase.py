@@ -4,6 +4,7 @@ As in DPS, the image is zero-padded by ``int(oversampling/8 · H)`` pixels on ea
 side (64 px for 256² at oversampling 2.0) and F is the orthonormal 2-D FFT with the
 zero frequency shifted to the centre.  Nonlinear: only ``A``.
 """
+
 from __future__ import annotations
 
 import torch
