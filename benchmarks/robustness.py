@@ -53,6 +53,7 @@ SIGMA_Y = 0.05
 NFE_GRID = (10, 20, 50, 100)
 LABELS = ("10", "20", "50", "100", "default")
 FLAG_DB = 1.0
+POSTERIOR_ORDER = ("dps", "pigdm", "ddrm", "ddnm", "diffpir", "reddiff", "daps")  # display order only
 EXPENSIVE_NFE = 1000  # default NFE from which the default cell runs on fewer digits / fewer operators
 TRAIN_OP_SEED, TRAIN_NOISE_SEED = 10_000, 10_001
 
@@ -343,23 +344,39 @@ def markdown(rows: list[dict]) -> str:
 
 
 def flagged_list(rows: list[dict]) -> str:
+    """Flagged cells, NFE ≥ 20 first then NFE 10; cells that raised the same exception are grouped."""
     cells = latest(rows)
-    out = []
-    for k, r in sorted(cells.items(), key=lambda kv: (kv[0][2] == "10", kv[0][1], kv[0][0])):
+    out, errors = {"≥ 20": [], "10": []}, {}
+    for k, r in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0], LABELS.index(kv[0][2]))):
         if not r.get("flagged"):
             continue
-        what = (
-            f"{r['error']['type']}: {r['error']['message'][:200]}"
-            if "error" in r
-            else f"PSNR {r.get('psnr_mean')} vs {r['classical']} {r.get('classical_psnr')} (Δ {r.get('delta_db')} dB)"
-            if r.get("psnr_mean") is not None
-            else f"non-finite on {sum(not f for f in r['finite'])}/{r['n_images']} images"
-        )
+        group = "10" if r["nfe_label"] == "10" else "≥ 20"
+        if "error" in r:
+            errors.setdefault((group, r["error"]["type"], r["error"]["message"][:300]), []).append(r)
+            continue
+        if r.get("psnr_mean") is not None:
+            what = (
+                f"PSNR {r['psnr_mean']:.2f} vs {r['classical']} {r['classical_psnr']:.2f} (Δ {r['delta_db']:+.2f} dB)"
+            )
+        else:
+            what = f"non-finite on {sum(not f for f in r['finite'])}/{r['n_images']} images"
         res = r.get("residual_over_sigma")
         if res:
-            what += f"; residual/σ_y median {sorted(res)[len(res) // 2]:.2f}; x range [{r['x_min']}, {r['x_max']}]"
-        out.append(f"- NFE {r['nfe_label']} ({r['nfe']}) {r['sampler']} × {r['operator']}: {what}")
-    return "\n".join(out) or "(none)"
+            what += f"; ‖Ax̂ − y‖/σ_y median {sorted(res)[len(res) // 2]:.2f}; x̂ range [{r['x_min']}, {r['x_max']}]"
+        n = f", {r['n_images']} digits" if r["n_images"] < 16 else ""
+        out[group].append(f"- NFE {r['nfe_label']} ({r['nfe']}{n}) {r['sampler']} × {r['operator']}: {what}")
+    for (group, typ, msg), rs in errors.items():
+        by_op: dict = {}
+        for r in rs:
+            by_op.setdefault(r["operator"], (set(), set()))
+            by_op[r["operator"]][0].add(r["sampler"])
+            by_op[r["operator"]][1].add(r["nfe_label"])
+        where = "; ".join(
+            f"{op}: {','.join(s for s in POSTERIOR_ORDER if s in ss)} @ NFE {','.join(lb for lb in LABELS if lb in ls)}"
+            for op, (ss, ls) in by_op.items()
+        )
+        out[group].append(f"- {len(rs)} cells raised {typ}: {msg!r} — {where}")
+    return "\n".join(f"NFE {g}:\n" + ("\n".join(v) or "(none)") + "\n" for g, v in out.items())
 
 
 def plot_heatmap(rows: list[dict], path: Path, clip: float = 6.0) -> Path:
@@ -386,10 +403,9 @@ def plot_heatmap(rows: list[dict], path: Path, clip: float = 6.0) -> Path:
                 if r is None:
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.85"))
                     continue
-                if "error" in r:
-                    text = "ERR"
-                elif r.get("psnr_mean") is None:
-                    text = "NaN"
+                if "error" in r or r.get("psnr_mean") is None:
+                    text = "ERR" if "error" in r else "NaN"
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color="#e8c8f0"))
                 elif r.get("delta_db") is None:
                     text = f"{r['psnr_mean']:.0f}"
                     color = "0.35"
@@ -405,8 +421,8 @@ def plot_heatmap(rows: list[dict], path: Path, clip: float = 6.0) -> Path:
         ax.set_yticks(range(len(ops)), ops, fontsize=8)
     fig.colorbar(im, ax=axes, shrink=0.8, label=f"Δ PSNR vs best classical [dB] (clipped ±{clip:g})")
     fig.suptitle(
-        "MNIST 28², σ_y = 0.05: sampler PSNR − classical PSNR (boxed: flagged; grey: not run; "
-        "plain number: PSNR where no classical baseline)",
+        "MNIST 28², σ_y = 0.05: sampler PSNR − classical PSNR (boxed: flagged; violet: raised (ERR) or "
+        "non-finite (NaN); grey: not run or not applicable; plain number: PSNR where no classical baseline)",
         fontsize=9,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
