@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -184,18 +185,41 @@ def load_model(path: str | Path, map_location="cpu"):
 
 
 # ---- images -----------------------------------------------------------------------------
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
 def read_image(path: str | Path, channels: int | None = None) -> Tensor:
-    """Read a PNG/JPEG into (1, C, H, W) in [-1, 1] (channels=1 converts to gray)."""
+    """Read a PNG/JPEG/TIFF/BMP into (1, C, H, W) in [-1, 1] (channels=1 converts to gray, 3 to RGB).
+
+    A missing file raises FileNotFoundError; a file that is not a readable image (a text file
+    named .png, a truncated file, an animation, a non-finite float image) raises ValueError.
+    """
     from skimage.io import imread
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    img = imread(str(path))
+        raise FileNotFoundError(f"image {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        with warnings.catch_warnings():  # imageio lists its deprecated plugins when no plugin can read a file
+            warnings.simplefilter("ignore", DeprecationWarning)
+            img = np.asarray(imread(str(path)))
+    except Exception as e:  # noqa: BLE001 - Pillow/imageio raise many types for undecodable files
+        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path} is not an image invdiff can read (PNG, JPEG, TIFF or BMP): {detail}") from None
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] not in (1, 2, 3, 4)) or min(img.shape[:2]) < 1:
+        raise ValueError(
+            f"{path}: unsupported image layout {tuple(img.shape)} (expected H×W gray or H×W×3 color; "
+            "animations and multi-page files are not supported)"
+        )
+    if (
+        not (np.issubdtype(img.dtype, np.integer) or np.issubdtype(img.dtype, np.floating))
+        or not np.isfinite(img).all()
+    ):
+        raise ValueError(f"{path}: pixel values must be finite numbers (got dtype {img.dtype})")
     img = img.astype(np.float64) / (255.0 if img.dtype == np.uint8 else (65535.0 if img.dtype == np.uint16 else 1.0))
-    if img.ndim == 3 and img.shape[-1] == 4:
-        img = img[..., :3]
-    if channels == 1 and img.ndim == 3:
+    if img.ndim == 3 and img.shape[-1] in (2, 4):  # drop alpha
+        img = img[..., : img.shape[-1] - 1]
+    if channels == 1 and img.ndim == 3 and img.shape[-1] == 3:
         img = img @ np.array([0.299, 0.587, 0.114])
     if img.ndim == 2:
         img = img[..., None]
