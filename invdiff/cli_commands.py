@@ -57,7 +57,8 @@ def _restore_args(a):
     if a.kernel_size is not None and a.task == "motion_blur" and a.kernel_size < 3:
         raise UsageError(f"--kernel-size {a.kernel_size}: a motion blur kernel needs at least 3 pixels")
     out = check_out(a.out, force=a.force)
-    std = check_out(out.with_name(f"{out.stem}_std{out.suffix}"), force=a.force) if a.samples > 1 else None
+    std_out = out.with_name(f"{out.stem}_std{out.suffix}")
+    std = check_out(std_out, force=a.force, option="the std map") if a.samples > 1 else None
     image = check_input(a.image, "image")
     measurement = check_input(a.measurement, "measurement") if a.measurement else None
     _prior_arg(a.prior)

@@ -40,6 +40,7 @@ def inputs(tmp_path_factory):
     torch.save({"format": "invdiff-unet-v1", "hook": Payload()}, d / "evil.pt")
     (d / "existing.png").write_bytes(b"the user's file")
     (d / "existing.pt").write_bytes(b"the user's model")
+    (d / "mean_std.png").write_bytes(b"the user's std map")
     if MNIST_PT.is_file():
         ck = safe_load(MNIST_PT)
         for name, f in (("nan.pt", float("nan")), ("huge.pt", 1e38)):  # NaN weights; finite weights, NaN result
@@ -63,6 +64,9 @@ CASES = [  # (name, arguments, exit status, phrase)
     ("out is a folder", [*R, "--out", "."], 2, "is a folder"),
     ("out folder missing", [*R, "--out", "nope/r.png"], 2, "folder nope does not exist"),
     ("out exists", [*R, "--out", "existing.png"], 2, "exists; pass --force"),
+    ("std map exists", [*R, "--out", "mean.png", "--samples", "2"], 2, "the std map mean_std.png exists"),
+    ("missing --out", ["restore", "digit.png"], 2, "the following arguments are required: --out"),
+    ("no command", [], 2, "required: COMMAND"),
     ("steps 0", [*R, "--out", "r.png", "--steps", "0"], 2, "--steps: must be a positive integer"),
     ("samples 0", [*R, "--out", "r.png", "--samples", "0"], 2, "--samples: must be a positive integer"),
     ("negative sigma_y", [*R, "--out", "r.png", "--sigma-y", "-1"], 2, "--sigma-y: must be a finite number >= 0"),
@@ -73,6 +77,7 @@ CASES = [  # (name, arguments, exit status, phrase)
         2,
         "--kernel-size applies to the blur tasks",
     ),
+    ("kernel larger than the image", [*R, "--out", "r.png", "--kernel-size", "99"], 2, "larger than the image"),
     ("unknown task", [*R, "--out", "r.png", "--task", "deblur"], 2, "invalid choice: 'deblur'"),
     ("unknown method", [*R, "--out", "r.png", "--method", "foo"], 2, "not a posterior sampler"),
     ("unknown device", [*R, "--out", "r.png", "--device", "gpu"], 2, "unknown device"),
@@ -91,6 +96,8 @@ CASES = [  # (name, arguments, exit status, phrase)
     ("code-carrying checkpoint", [*R, "--out", "r.png", "--prior", "evil.pt"], 1, "code"),
     ("NaN weights", [*R, "--out", "r.png", "--prior", "nan.pt"], 1, "NaN or Inf"),
     ("NaN result", [*R, "--out", "r.png", "--prior", "huge.pt"], 1, "NaN/Inf values"),
+    ("demo out type", ["demo", "--out", "d.txt"], 2, "unsupported type '.txt'"),
+    ("demo n 0", ["demo", "--n", "0"], 2, "--n: must be a positive integer"),
     ("sample n 0", ["sample", "--n", "0"], 2, "--n: must be a positive integer"),
     ("sample size on a fixed-size prior", ["sample", "--size", "32", "--out", "s.png"], 2, "--size applies"),
     ("sample out type", ["sample", "--out", "s.gif"], 2, "unsupported type '.gif'"),
@@ -108,6 +115,7 @@ CASES = [  # (name, arguments, exit status, phrase)
     ("bench unknown suite", ["bench", "nosuch", "--out", "b"], 2, "unknown suite 'nosuch'"),
     ("bench nfe 0", ["bench", "smoke", "--nfe", "0", "--out", "b"], 2, "--nfe: must be a positive integer"),
     ("bench unknown task", ["bench", "smoke", "--tasks", "foo", "--out", "b"], 2, "foo not in suite smoke"),
+    ("bench out is a file", ["bench", "smoke", "--out", "existing.png"], 2, "bench writes a folder"),
     ("bench seeds 0", ["bench", "smoke", "--seeds", "0", "--out", "b"], 2, "--seeds: must be a positive integer"),
     ("unknown option", ["restore", "digit.png", "--out", "r.png", "--stpes", "3"], 2, "unrecognized arguments"),
 ]
@@ -126,6 +134,7 @@ def test_bad_input(name, args, status, phrase, inputs, capsys, monkeypatch):
     assert "Traceback" not in err
     assert not new_files, new_files  # nothing written, no folder created
     assert (inputs / "existing.png").read_bytes() == b"the user's file"
+    assert (inputs / "mean_std.png").read_bytes() == b"the user's std map"
 
 
 @needs_mnist
