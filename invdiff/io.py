@@ -89,7 +89,9 @@ def _refusal(path: Path, err: Exception) -> CheckpointError:
     msg = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
     line = next((x.strip() for x in msg.splitlines() if "Unsupported global" in x or "GLOBAL" in x), None)
     names = None if line else _pickle_globals(_pickle_bytes(path) or b"")
-    unsafe = [n for n in names or () if not n.startswith(_SAFE_GLOBALS)]
+    # a global is module.name with identifiers (random bytes can form a short "pickle" with junk names)
+    plausible = [n for n in names or () if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", n)]
+    unsafe = [n for n in plausible if not n.startswith(_SAFE_GLOBALS)]
     if line or unsafe:
         what = line or f"it imports {', '.join(sorted(set(unsafe))[:5])}"
         return CheckpointError(
@@ -99,7 +101,7 @@ def _refusal(path: Path, err: Exception) -> CheckpointError:
     lines = [x.strip() for x in msg.splitlines() if x.strip() and "Weights only load failed" not in x]
     lines = [x for x in lines if not x.startswith(("Please file", "Check the documentation"))]
     first = lines[0][:160] if lines else ""
-    if names is not None:  # a valid pickle of allowed objects that torch still refused
+    if plausible:  # a pickle of allowed (torch) objects that torch still refused
         return CheckpointError(f"refusing {path}: torch.load(weights_only=True) cannot read it ({first})")
     return CheckpointError(f"checkpoint {path} is corrupt or truncated (torch.load: {type(err).__name__}: {first})")
 
@@ -121,7 +123,9 @@ def safe_load(path: str | Path, map_location="cpu") -> dict:
     except Exception as e:  # noqa: BLE001 - zip/EOF/unpickling errors: the file is refused, never executed
         raise _refusal(path, e) from None
     if not isinstance(obj, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
+        raise CheckpointError(
+            f"checkpoint {path} holds a {type(obj).__name__}, expected a dict (corrupt, or not a checkpoint)"
+        )
     return obj
 
 
