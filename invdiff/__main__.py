@@ -1,7 +1,5 @@
-"""``python -m invdiff``: the ``invdiff`` command line."""
-
-import sys
+"""``python -m invdiff``: the ``invdiff`` command line (exits with its status)."""
 
 from .cli import main
 
-sys.exit(main())
+main()

@@ -1,11 +1,28 @@
-"""The ``invdiff`` command line: demo, restore, sample, train, export, bench."""
+"""The ``invdiff`` command line: demo, restore, sample, train, export, bench.
+
+Every user error is one line ``error: ...`` on stderr, with exit status 2 for a wrong
+command line (bad option values or combinations, paths, devices) and 1 for inputs or runs
+that fail (an unreadable image or checkpoint, a measurement of the wrong size, a NaN
+result, a non-finite training loss); ``--debug`` adds the traceback.  Arguments are checked
+before any work starts and no existing file is overwritten without ``--force``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from pathlib import Path
+
+from .cli_checks import (
+    RunError,
+    UsageError,
+    free_path,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+
+_free_path = free_path  # the name earlier code and tests use
 
 TASKS = (
     "gaussian_blur",
@@ -19,252 +36,196 @@ TASKS = (
 )
 
 
-def _free_path(path: Path) -> Path:
-    from .io import free_path  # imported on use: the CLI starts without torch
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Appends ``(default: X)`` to each option's help once: not when the help already states its default,
+    nor for flags, required options and suppressed defaults."""
 
-    return free_path(path)
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default is argparse.SUPPRESS or action.nargs == 0 or action.required:
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)".strip()
+        return text
 
 
-def _device(name: str | None):
-    import torch
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit status 2."""
 
-    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
 
 
-# ---- demo -----------------------------------------------------------------------------------
-def cmd_demo(a) -> int:
-    from .demo import run_demo
-
-    run_demo(
-        out=_free_path(Path(a.out)),
-        n=a.n,
-        seed=a.seed,
-        device=_device(a.device),
-        fast=a.fast,
-        prior=a.prior,
-        photo=not a.no_photo,
+def _debug_flag(p, top: bool = False) -> None:
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show the traceback of an error",
     )
-    return 0
 
 
-# ---- restore --------------------------------------------------------------------------------
-def cmd_restore(a) -> int:
-    import operators
-
-    from .api import posterior_stats, solve
-    from .io import read_image, write_image
-    from .load import load_prior
-
-    out = Path(a.out)
-    if out.exists() and not a.force:
-        raise SystemExit(f"error: {out} exists; pass --force to replace it")
-    dev = _device(a.device)
-    prior = load_prior(a.prior, device=dev)
-    C = prior.image_shape[0] if prior.image_shape else 1
-    x = read_image(a.image, channels=C).to(dev)
-    if prior.image_shape and tuple(x.shape[1:]) != tuple(prior.image_shape) and a.prior == "mnist":
-        raise SystemExit(
-            f"error: the mnist prior works on {prior.image_shape} images; {a.image} is {tuple(x.shape[1:])}"
-        )
-    params = {}
-    if a.kernel_size:
-        params["size"] = a.kernel_size
-    op = operators.build(a.task, shape=tuple(x.shape[1:]), batch=1, seed=a.seed, device=dev, **params)
-    if a.measurement:
-        y = read_image(a.measurement, channels=C).to(dev)
-    else:
-        y = operators.measure(op, x, a.sigma_y, seed=a.seed)
-    kw = dict(sigma_y=a.sigma_y, seed=a.seed, x_shape=tuple(x.shape[1:]))
-    if a.steps:
-        kw["steps"] = a.steps
-    t0 = time.perf_counter()
-    if a.samples > 1:
-        mean, std = posterior_stats(y, op, prior, method=a.method, samples=a.samples, **kw)
-        write_image(out, mean, overwrite=a.force)
-        s = std / std.max().clamp(min=1e-12) * 2 - 1
-        write_image(_free_path(out.with_name(out.stem + "_std" + out.suffix)), s)
-        print(f"wrote {out} (posterior mean of {a.samples}) and its std map; max std {float(std.max()):.3f}")
-    else:
-        xh = solve(y, op, prior, method=a.method, **kw)
-        write_image(out, xh, overwrite=a.force)
-        print(f"wrote {out}")
-    if not a.measurement:
-        from .metrics import psnr
-
-        res = mean if a.samples > 1 else xh
-        print(f"PSNR vs input image: {float(psnr(res, x)[0]):.2f} dB ({time.perf_counter() - t0:.1f} s)")
-    return 0
-
-
-# ---- sample ---------------------------------------------------------------------------------
-def cmd_sample(a) -> int:
-    from .load import load_prior
-    from .samplers import UNCONDITIONAL
-    from .viz import save_grid
-
-    dev = _device(a.device)
-    prior = load_prior(a.prior, device=dev)
-    shape = (a.n, *(prior.image_shape or (1, a.size, a.size)))
-    x = UNCONDITIONAL[a.method](prior, shape, steps=a.steps, seed=a.seed, device=dev)
-    out = _free_path(Path(a.out))
-    save_grid(x, out)
-    print(f"wrote {out} ({a.n} {a.method} samples, {a.steps} steps)")
-    return 0
-
-
-# ---- train / export -------------------------------------------------------------------------
-def cmd_train(a) -> int:
-    from .nets.unet import UNetConfig
-    from .train import TrainConfig, train
-
-    net = UNetConfig(
-        in_channels=a.channels, channels=a.width, multipliers=tuple(a.multipliers), attention_levels=tuple(a.attention)
-    )
-    cfg = TrainConfig(
-        data=a.data,
-        out=a.out,
-        steps=a.steps,
-        batch=a.batch,
-        lr=a.lr,
-        ema=a.ema,
-        save_every=a.save_every,
-        seed=a.seed,
-        hflip=a.hflip,
-        patch=a.patch,
-        channels=a.channels,
-        net=net.to_dict(),
-        threads=a.threads,
-    )
-    train(cfg, resume=a.resume, device=a.device)
-    return 0
-
-
-def cmd_export(a) -> int:
-    from .train import export
-
-    print(f"wrote {export(a.checkpoint, a.out, overwrite=a.force)}")
-    return 0
-
-
-# ---- bench ----------------------------------------------------------------------------------
-def cmd_bench(a) -> int:
-    from .bench import run_suite, summarize
-
-    out = Path(a.out or f"bench-{a.suite}")
-    out.mkdir(parents=True, exist_ok=True)
-    jsonl = out / "results.jsonl"
-    prior = None
-    if a.prior:
-        from .load import load_prior
-
-        prior = load_prior(a.prior, device=_device(a.device))
-    run_suite(
-        a.suite,
-        jsonl,
-        methods=a.methods,
-        nfe=a.nfe,
-        seeds=list(range(a.seeds)),
-        n_images=a.n_images,
-        device=a.device,
-        tasks=a.tasks,
-        prior=prior,
-    )
-    print(f"summary: {summarize(jsonl, out)}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = argparse.ArgumentParser(prog="invdiff", description=__doc__, formatter_class=fmt)
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    d = sub.add_parser(
-        "demo", help="restore held-out digits with several samplers; print a table, save a figure", formatter_class=fmt
-    )
-    d.add_argument("--out", default="invdiff-demo.png", help="figure path (a free name is chosen if it exists)")
-    d.add_argument("--n", type=int, default=8, help="held-out digits")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--device", default=None, help="cuda when present, else cpu")
-    d.add_argument("--fast", action="store_true", help="one tenth of the steps (for tests)")
-    d.add_argument("--prior", default="mnist", help="'mnist' or a checkpoint of a 28×28 gray prior")
-    d.add_argument("--no-photo", action="store_true", help="skip the photo restoration (shipped photo prior)")
-    d.set_defaults(fn=cmd_demo)
-
-    r = sub.add_parser("restore", help="restore one PNG/JPEG image", formatter_class=fmt)
-    r.add_argument("image")
-    r.add_argument("--task", default="gaussian_blur", choices=TASKS)
-    r.add_argument("--method", default="diffpir", help="posterior sampler (see invdiff.SAMPLERS)")
-    r.add_argument("--out", required=True)
-    r.add_argument("--prior", default="mnist", help="'mnist', 'photo' or a checkpoint path")
-    r.add_argument("--sigma-y", type=float, default=0.05, help="measurement noise on [-1, 1]")
-    r.add_argument("--steps", type=int, default=None, help="sampler steps (default: the sampler's own)")
-    r.add_argument("--kernel-size", type=int, default=None, help="blur kernel size (default: scaled DPS)")
-    r.add_argument("--measurement", default=None, help="use this image as y instead of measuring IMAGE")
-    r.add_argument("--samples", type=int, default=1, help="K > 1: write the posterior mean and a std map")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--device", default=None)
-    r.add_argument("--force", action="store_true", help="overwrite --out")
-    r.set_defaults(fn=cmd_restore)
-
-    s = sub.add_parser("sample", help="unconditional samples from a prior", formatter_class=fmt)
-    s.add_argument("--prior", default="mnist")
-    s.add_argument("--method", default="ddim", choices=("ddpm", "ddim", "heun", "gradient_estimation"))
-    s.add_argument("--n", type=int, default=64)
-    s.add_argument("--steps", type=int, default=50)
-    s.add_argument("--size", type=int, default=64, help="image side for fully convolutional priors")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", default="invdiff-samples.png")
-    s.add_argument("--device", default=None)
-    s.set_defaults(fn=cmd_sample)
-
-    t = sub.add_parser("train", help="train an ε-UNet (resumable)", formatter_class=fmt)
-    t.add_argument("--data", default="mnist", help="'mnist', 'photo' or an image folder")
-    t.add_argument("--out", default="runs/train.ckpt")
-    t.add_argument("--steps", type=int, default=20000)
-    t.add_argument("--batch", type=int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--ema", type=float, default=0.999)
-    t.add_argument("--save-every", type=int, default=250)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--channels", type=int, default=1, help="image channels")
-    t.add_argument("--width", type=int, default=16, help="base channel count")
-    t.add_argument("--multipliers", type=int, nargs="+", default=[1, 2, 4])
-    t.add_argument("--attention", type=int, nargs="*", default=[2], help="levels with attention (none: fully conv)")
-    t.add_argument("--hflip", action="store_true")
-    t.add_argument("--patch", type=int, default=32, help="patch size for --data photo")
-    t.add_argument("--threads", type=int, default=0)
-    t.add_argument("--device", default=None)
-    t.add_argument("--resume", action="store_true")
-    t.set_defaults(fn=cmd_train)
-
-    e = sub.add_parser("export", help="write the EMA weights of a training checkpoint", formatter_class=fmt)
-    e.add_argument("checkpoint")
-    e.add_argument("out")
-    e.add_argument("--force", action="store_true")
-    e.set_defaults(fn=cmd_export)
-
-    b = sub.add_parser("bench", help="run a benchmark suite (resumable) and summarise it", formatter_class=fmt)
-    b.add_argument("suite", help="mnist, photo (128²), photo256, ffhq256 or smoke")
-    b.add_argument("--out", default=None, help="output folder (default bench-SUITE)")
-    b.add_argument("--methods", nargs="*", default=None)
-    b.add_argument("--nfe", type=int, nargs="*", default=None, help="NFE list for every sampler (default: the suite's)")
-    b.add_argument("--tasks", nargs="*", default=None, help="subset of the suite's tasks")
-    b.add_argument("--prior", default=None, help="checkpoint overriding the suite's prior")
-    b.add_argument("--seeds", type=int, default=1)
-    b.add_argument("--n-images", type=int, default=None)
-    b.add_argument("--device", default=None)
-    b.set_defaults(fn=cmd_bench)
+def _sub(sub, name: str, help: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help, formatter_class=_Formatter)
+    _debug_flag(p)
     return p
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.fn(args)
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="invdiff", description=__doc__, formatter_class=_Formatter)
+    _debug_flag(p, top=True)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
+    pos, nonneg = positive_int, non_negative_int
+
+    d = _sub(sub, "demo", "restore held-out digits with several samplers; print a table, save a figure")
+    d.add_argument("--out", default="invdiff-demo.png", help="figure path (a free name is chosen if it exists)")
+    d.add_argument("--n", type=pos, default=8, help="held-out digits")
+    d.add_argument("--seed", type=nonneg, default=0, help="random seed")
+    d.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
+    d.add_argument("--fast", action="store_true", help="one tenth of the steps (for tests)")
+    d.add_argument("--prior", default="mnist", help="'mnist' or a checkpoint of a 28×28 gray prior")
+    d.add_argument("--no-photo", action="store_true", help="skip the photo restoration (shipped photo prior)")
+
+    r = _sub(sub, "restore", "restore one image (PNG, JPEG, TIFF or BMP)")
+    r.add_argument("image", help="the image to measure and restore (or the clean reference with --measurement)")
+    r.add_argument("--task", default="gaussian_blur", choices=TASKS, help="forward model")
+    r.add_argument(
+        "--method", default="diffpir", help="posterior sampler (dps, pigdm, ddrm, ddnm, diffpir, reddiff, daps)"
+    )
+    r.add_argument("--out", required=True, help="output image (.png, .jpg, .tif, .bmp; required)")
+    r.add_argument("--prior", default="mnist", help="'mnist', 'photo', a checkpoint file or a diffusers folder")
+    r.add_argument("--sigma-y", type=non_negative_float, default=0.05, help="measurement noise on [-1, 1]")
+    r.add_argument("--steps", type=pos, default=None, help="sampler steps (default: the sampler's own)")
+    r.add_argument(
+        "--kernel-size",
+        type=pos,
+        default=None,
+        help="blur kernel size, blur tasks only (default: the DPS size scaled to the image)",
+    )
+    r.add_argument(
+        "--measurement",
+        default=None,
+        help="use this image as y instead of measuring IMAGE (default: none, IMAGE is measured)",
+    )
+    r.add_argument("--samples", type=pos, default=1, help="K > 1: write the posterior mean and a std map")
+    r.add_argument("--seed", type=nonneg, default=0, help="random seed")
+    r.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
+    r.add_argument("--force", action="store_true", help="overwrite --out (and its _std map)")
+
+    s = _sub(sub, "sample", "unconditional samples from a prior")
+    s.add_argument("--prior", default="mnist", help="'mnist', 'photo', a checkpoint file or a diffusers folder")
+    s.add_argument(
+        "--method",
+        default="ddim",
+        choices=("ddpm", "ddim", "heun", "gradient_estimation"),
+        help="unconditional sampler",
+    )
+    s.add_argument("--n", type=pos, default=64, help="number of samples")
+    s.add_argument("--steps", type=pos, default=50, help="sampler steps")
+    s.add_argument("--size", type=pos, default=None, help="image side, fully convolutional priors only (default: 64)")
+    s.add_argument("--seed", type=nonneg, default=0, help="random seed")
+    s.add_argument("--out", default="invdiff-samples.png", help="grid image (a free name is chosen if it exists)")
+    s.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
+
+    t = _sub(sub, "train", "train an ε-UNet (resumable)")
+    t.add_argument("--data", default="mnist", help="'mnist', 'photo' or an image folder")
+    t.add_argument("--out", default="runs/train.ckpt", help="training checkpoint")
+    t.add_argument("--steps", type=pos, default=20000, help="total optimisation steps")
+    t.add_argument("--batch", type=pos, default=64, help="batch size")
+    t.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (AdamW)")
+    t.add_argument("--ema", type=non_negative_float, default=0.999, help="EMA decay of the weights, in [0, 1)")
+    t.add_argument("--save-every", type=pos, default=250, help="steps between checkpoints")
+    t.add_argument("--seed", type=nonneg, default=0, help="random seed")
+    t.add_argument("--channels", type=pos, default=1, help="image channels")
+    t.add_argument("--width", type=pos, default=16, help="base channel count")
+    t.add_argument("--multipliers", type=pos, nargs="+", default=[1, 2, 4], help="channel multiplier per level")
+    t.add_argument(
+        "--attention", type=nonneg, nargs="*", default=[2], help="levels with attention (none: fully convolutional)"
+    )
+    t.add_argument("--hflip", action="store_true", help="random horizontal flips")
+    t.add_argument("--patch", type=pos, default=None, help="patch size, --data photo only (default: 32)")
+    t.add_argument("--threads", type=nonneg, default=0, help="CPU threads (0: torch's default)")
+    t.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out (same architecture and data)")
+    t.add_argument(
+        "--override",
+        action="store_true",
+        help="with --resume: accept changed --lr/--batch/--ema/… (recorded in the checkpoint's history)",
+    )
+
+    e = _sub(sub, "export", "write the EMA weights of a training checkpoint")
+    e.add_argument("checkpoint", help="training checkpoint (runs/*.ckpt)")
+    e.add_argument("out", help="model file: .pt, or .safetensors (+ .json beside it)")
+    e.add_argument("--force", action="store_true", help="overwrite OUT")
+
+    b = _sub(sub, "bench", "run a benchmark suite (resumable) and summarise it")
+    b.add_argument("suite", help="mnist, photo (128²), photo256, ffhq256 or smoke")
+    b.add_argument("--out", default=None, help="output folder (default: bench-SUITE)")
+    b.add_argument("--methods", nargs="*", default=None, help="subset of the suite's methods (default: all)")
+    b.add_argument("--nfe", type=pos, nargs="*", default=None, help="NFE list for every sampler (default: the suite's)")
+    b.add_argument("--tasks", nargs="*", default=None, help="subset of the suite's tasks (default: all)")
+    b.add_argument("--prior", default=None, help="checkpoint overriding the suite's prior (default: the suite's)")
+    b.add_argument("--seeds", type=pos, default=1, help="number of seeds")
+    b.add_argument("--n-images", type=pos, default=None, help="first N test images (default: all)")
+    b.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
+    return p
+
+
+def _exit_status(e: BaseException) -> int:
+    from .resume import ResumeMismatch
+
+    if isinstance(e, (UsageError, FileNotFoundError, FileExistsError, ResumeMismatch)):
         return 2
+    return 1
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(e).strip().splitlines() if line.strip())
+    known = (UsageError, RunError, OSError, ValueError, TypeError, RuntimeError, KeyError)
+    if isinstance(e, RuntimeError) and "out of memory" in text.lower():
+        return f"out of memory: {text[:300]} (try a smaller image, fewer --samples or another --device)"
+    if not isinstance(e, known) or not text:
+        return f"internal error ({type(e).__name__}: {text[:300]}); rerun with --debug for the traceback"
+    return text[:600] if not isinstance(e, KeyError) else text.strip("'\"")[:600]
+
+
+def run(argv=None) -> int:
+    """Parse ``argv`` and run the command; returns the exit status (0, 1 or 2)."""
+    from . import cli_commands as C
+
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error, already printed on one line (2)
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
+    fn = {
+        "demo": C.cmd_demo,
+        "restore": C.cmd_restore,
+        "sample": C.cmd_sample,
+        "train": C.cmd_train,
+        "export": C.cmd_export,
+        "bench": C.cmd_bench,
+    }[args.cmd]
+    try:
+        return int(fn(args) or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every error becomes one line (and a status), the traceback on --debug
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return _exit_status(e)
+
+
+def main(argv=None) -> int:
+    """``main(argv)`` returns the exit status; ``main()`` (the command line) exits with it."""
+    if argv is None:
+        sys.exit(run())
+    return run(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,9 @@ def _refusal(path: Path, err: Exception) -> CheckpointError:
     msg = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
     line = next((x.strip() for x in msg.splitlines() if "Unsupported global" in x or "GLOBAL" in x), None)
     names = None if line else _pickle_globals(_pickle_bytes(path) or b"")
-    unsafe = [n for n in names or () if not n.startswith(_SAFE_GLOBALS)]
+    # a global is module.name with identifiers (random bytes can form a short "pickle" with junk names)
+    plausible = [n for n in names or () if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", n)]
+    unsafe = [n for n in plausible if not n.startswith(_SAFE_GLOBALS)]
     if line or unsafe:
         what = line or f"it imports {', '.join(sorted(set(unsafe))[:5])}"
         return CheckpointError(
@@ -109,7 +112,7 @@ def _refusal(path: Path, err: Exception) -> CheckpointError:
     lines = [x.strip() for x in msg.splitlines() if x.strip() and "Weights only load failed" not in x]
     lines = [x for x in lines if not x.startswith(("Please file", "Check the documentation"))]
     first = lines[0][:160] if lines else ""
-    if names is not None:  # a valid pickle of allowed objects that torch still refused
+    if plausible:  # a pickle of allowed (torch) objects that torch still refused
         return CheckpointError(f"refusing {path}: torch.load(weights_only=True) cannot read it ({first})")
     return CheckpointError(f"checkpoint {path} is corrupt or truncated (torch.load: {type(err).__name__}: {first})")
 
@@ -131,7 +134,9 @@ def safe_load(path: str | Path, map_location="cpu") -> dict:
     except Exception as e:  # noqa: BLE001 - zip/EOF/unpickling errors: the file is refused, never executed
         raise _refusal(path, e) from None
     if not isinstance(obj, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
+        raise CheckpointError(
+            f"checkpoint {path} holds a {type(obj).__name__}, expected a dict (corrupt, or not a checkpoint)"
+        )
     return obj
 
 
@@ -195,18 +200,41 @@ def load_model(path: str | Path, map_location="cpu"):
 
 
 # ---- images -----------------------------------------------------------------------------
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
 def read_image(path: str | Path, channels: int | None = None) -> Tensor:
-    """Read a PNG/JPEG into (1, C, H, W) in [-1, 1] (channels=1 converts to gray)."""
+    """Read a PNG/JPEG/TIFF/BMP into (1, C, H, W) in [-1, 1] (channels=1 converts to gray, 3 to RGB).
+
+    A missing file raises FileNotFoundError; a file that is not a readable image (a text file
+    named .png, a truncated file, an animation, a non-finite float image) raises ValueError.
+    """
     from skimage.io import imread
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    img = imread(str(path))
+        raise FileNotFoundError(f"image {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        with warnings.catch_warnings():  # imageio lists its deprecated plugins when no plugin can read a file
+            warnings.simplefilter("ignore", DeprecationWarning)
+            img = np.asarray(imread(str(path)))
+    except Exception as e:  # noqa: BLE001 - Pillow/imageio raise many types for undecodable files
+        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path} is not an image invdiff can read (PNG, JPEG, TIFF or BMP): {detail}") from None
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] not in (1, 2, 3, 4)) or min(img.shape[:2]) < 1:
+        raise ValueError(
+            f"{path}: unsupported image layout {tuple(img.shape)} (expected H×W gray or H×W×3 color; "
+            "animations and multi-page files are not supported)"
+        )
+    if (
+        not (np.issubdtype(img.dtype, np.integer) or np.issubdtype(img.dtype, np.floating))
+        or not np.isfinite(img).all()
+    ):
+        raise ValueError(f"{path}: pixel values must be finite numbers (got dtype {img.dtype})")
     img = img.astype(np.float64) / (255.0 if img.dtype == np.uint8 else (65535.0 if img.dtype == np.uint16 else 1.0))
-    if img.ndim == 3 and img.shape[-1] == 4:
-        img = img[..., :3]
-    if channels == 1 and img.ndim == 3:
+    if img.ndim == 3 and img.shape[-1] in (2, 4):  # drop alpha
+        img = img[..., : img.shape[-1] - 1]
+    if channels == 1 and img.ndim == 3 and img.shape[-1] == 3:
         img = img @ np.array([0.299, 0.587, 0.114])
     if img.ndim == 2:
         img = img[..., None]

@@ -5,21 +5,29 @@ AdamW, EMA of the weights, gradient clipping, optional flips; checkpoints every
 state, so ``resume=True`` continues a killed run exactly (same weights as an
 uninterrupted run on the same device and thread count).  All randomness comes
 from one ``torch.Generator`` whose state is checkpointed.
+
+Guards: a config with a non-positive batch, steps, lr … is refused before anything runs
+(:meth:`TrainConfig.validate`); a non-finite loss or gradient stops the run with
+:class:`TrainingError` before the weights change, leaving the last good checkpoint on disk;
+``resume`` refuses a different architecture or data, and different optimisation settings
+unless ``override=True``, which records the change in the checkpoint's ``history``.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .io import atomic_save, safe_load, save_model
+from .io import CheckpointError, atomic_save, safe_load, save_model
 from .nets.unet import UNet, UNetConfig
+from .resume import check_resume
 from .schedule import VPSchedule
 
 
@@ -44,6 +52,42 @@ class TrainConfig:
     channels: int = 1
     net: dict = field(default_factory=lambda: UNetConfig().to_dict())
     threads: int = 0  # torch threads on CPU (0 = torch default)
+
+    def validate(self) -> TrainConfig:
+        """ValueError naming the first invalid setting (checked before any work)."""
+        positive = {
+            "steps": self.steps,
+            "batch": self.batch,
+            "save_every": self.save_every,
+            "patch": self.patch,
+            "image_size": self.image_size,
+            "channels": self.channels,
+        }
+        for name, v in positive.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name, v in {"warmup": self.warmup, "threads": self.threads}.items():
+            if not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
+        if not (math.isfinite(self.clip) and self.clip > 0) or not (
+            math.isfinite(self.weight_decay) and self.weight_decay >= 0
+        ):
+            raise ValueError(f"clip must be > 0 and weight_decay >= 0, got {self.clip!r}, {self.weight_decay!r}")
+        if self.parameterization not in ("eps", "v"):
+            raise ValueError(f"parameterization must be 'eps' or 'v', got {self.parameterization!r}")
+        VPSchedule.from_name(self.schedule)
+        net = UNetConfig.from_dict(dict(self.net))
+        if net.in_channels != self.channels:
+            raise ValueError(f"the network takes {net.in_channels} channel(s) but channels={self.channels}")
+        return self
+
+
+class TrainingError(RuntimeError):
+    """Training stopped (a non-finite loss or gradient); the checkpoint on disk is the last good one."""
 
 
 class _Data:
@@ -96,8 +140,14 @@ def train(
     device: str | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    override: bool = False,
 ) -> UNet:
-    """Train (or resume) and return the EMA network; ``stop_after`` ends early (for tests)."""
+    """Train (or resume) and return the EMA network; ``stop_after`` ends early (for tests).
+
+    ``override`` lets a resumed run change its optimisation settings (lr, batch, ema, …);
+    each change is appended to the checkpoint's ``history``.
+    """
+    cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -107,12 +157,20 @@ def train(
     net = UNet(UNetConfig.from_dict(dict(cfg.net))).to(device)
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, log = 0, []
+    step, log, history = 0, [], []
     if resume and out.exists():
         ck = safe_load(out, map_location=device)
+        if not all(k in ck for k in ("model", "ema", "optimizer", "rng", "step", "config", "log")):
+            raise CheckpointError(f"cannot resume {out}: it is not an invdiff training checkpoint")
+        history = list(ck.get("history", []))
+        changes = check_resume(dict(ck["config"]), cfg, out, override)
+        if changes:
+            history.append({"step": int(ck["step"]), "changes": {k: [a, b] for k, (a, b) in changes.items()}})
         net.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["optimizer"])
+        for pg in opt.param_groups:
+            pg["weight_decay"] = cfg.weight_decay
         g.set_state(ck["rng"].cpu())
         step, log = int(ck["step"]), [tuple(r) for r in ck["log"].tolist()]
     elif out.exists() and not resume:
@@ -126,6 +184,7 @@ def train(
 
         bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     window, t0 = [], time.perf_counter()
+    saved = step if out.exists() else None
 
     def save():
         atomic_save(
@@ -136,9 +195,22 @@ def train(
                 "rng": g.get_state(),
                 "step": step,
                 "config": asdict(cfg),
+                "history": history,
                 "log": torch.tensor(log, dtype=torch.float64).reshape(-1, 2),
             },
             out,
+        )
+
+    def stop(what: str, value: float):
+        if bar is not None:
+            bar.close()
+        kept = (
+            f"{out} keeps step {saved}, the last good checkpoint" if saved is not None else "no checkpoint was written"
+        )
+        raise TrainingError(
+            f"non-finite {what} ({value}) at step {step + 1} (lr {_lr(cfg, step):.3g}); stopped "
+            f"before updating the weights: {kept}. Lower --lr (resume with --override) or check "
+            "the data"
         )
 
     net.train()
@@ -147,9 +219,13 @@ def train(
         for pg in opt.param_groups:
             pg["lr"] = _lr(cfg, step)
         loss = diffusion_loss(net, x0, schedule, g, cfg.parameterization)
+        if not torch.isfinite(loss):
+            stop("loss", float(loss.detach()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
+        gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
+        if not torch.isfinite(gnorm):
+            stop("gradient norm", float(gnorm))
         opt.step()
         step += 1
         decay = min(cfg.ema, (1 + step) / (10 + step))
@@ -169,6 +245,7 @@ def train(
             t0 = time.perf_counter()
         if step % cfg.save_every == 0 or step == end:
             save()
+            saved = step
     if bar is not None:
         bar.close()
     return ema.eval()
@@ -177,7 +254,8 @@ def train(
 def export(checkpoint: str | Path, path: str | Path, overwrite: bool = False) -> Path:
     """Write the EMA weights of a training checkpoint in the shipped-model format."""
     ck = safe_load(checkpoint)
-    cfg = TrainConfig(**ck["config"])
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in ck["config"].items() if k in known})
     net = UNet(UNetConfig.from_dict(dict(cfg.net)))
     net.load_state_dict(ck["ema"])
     # the size the network was trained on: MNIST digits, resized folder images; photo patches -> any size
@@ -195,7 +273,13 @@ def export(checkpoint: str | Path, path: str | Path, overwrite: bool = False) ->
         parameterization=cfg.parameterization,
         overwrite=overwrite,
         image_shape=shape,
-        extra={"steps": int(ck["step"]), "data": cfg.data, "batch": cfg.batch, "log": ck["log"]},
+        extra={
+            "steps": int(ck["step"]),
+            "data": cfg.data,
+            "batch": cfg.batch,
+            "log": ck["log"],
+            **({"history": ck["history"]} if ck.get("history") else {}),
+        },
     )
 
 

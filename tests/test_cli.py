@@ -26,6 +26,7 @@ def test_demo_fast_writes_figure(tmp_path):
     out = tmp_path / "demo.png"
     r = subprocess.run(
         [sys.executable, "-m", "invdiff.cli", "demo", "--fast", "--n", "2", "--out", str(out)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,
@@ -68,12 +69,12 @@ def test_restore_png(tmp_path):
     out = tmp_path / "restored.png"
     assert main(["restore", str(src), "--task", "gaussian_blur", "--method", "ddrm", "--out", str(out)]) == 0
     xh = read_image(out, channels=1)
-    # measured 31.3 dB (DDRM, 20 steps; 9x9 blur kernel scaled from DPS)
-    assert float(psnr(xh, read_image(src, channels=1))[0]) > 18.0
+    assert (
+        float(psnr(xh, read_image(src, channels=1))[0]) > 18.0
+    )  # measured 31.3 dB (DDRM, 20 steps; 9x9 blur kernel scaled from DPS)
     # an existing output is refused without --force, and left untouched
     before = out.read_bytes()
-    with pytest.raises(SystemExit):
-        main(["restore", str(src), "--out", str(out)])
+    assert main(["restore", str(src), "--out", str(out)]) == 2
     assert out.read_bytes() == before
 
 
