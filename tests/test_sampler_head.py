@@ -148,3 +148,17 @@ def test_warm_start_beats_cold_start_on_mnist_at_nfe_10(name):
     warm = invdiff.solve(y, op, prior, method=name, sigma_y=0.05, steps=10, start="biharmonic", sigma_start=0.5)
     p_cold, p_warm = (float(invdiff.psnr(v.clamp(-1, 1), x).mean()) for v in (cold, warm))
     assert p_warm > p_cold + 3, (p_cold, p_warm)
+
+
+@pytest.mark.parametrize("opname", list(operators.OPERATORS))
+def test_auto_start_picks_an_initializer_for_every_registry_operator(opname):
+    """With an image prior, "auto" resolves for every registry operator (linear ones to a classical start)."""
+    from invdiff.samplers.warmstart import auto_initializer
+
+    prior = invdiff.load_prior("mnist")
+    op = operators.build(opname, (3 if opname == "colorize" else 1, 28, 28), batch=1, seed=0)
+    got = auto_initializer(prior, op)
+    expected = {"inpaint_box": "biharmonic", "inpaint_random": "biharmonic", "sr_avg": "bicubic",
+                "sr_bicubic": "bicubic", "gaussian_blur": "wiener", "uniform_blur": "wiener", "motion_blur": "wiener",
+                "gaussian_blur_reflect": "wiener", "phase_retrieval": "noise"}  # fmt: skip
+    assert got == expected.get(opname, "tikhonov")
