@@ -412,6 +412,7 @@ def plot_heatmap(rows: list[dict], path: Path, clip: float = 6.0) -> Path:
                 else:
                     data[i, j] = r["delta_db"]
                     text = f"{r['delta_db']:+.1f}"
+                    color = "white" if abs(r["delta_db"]) > 0.7 * clip else "black"
                 if r.get("flagged"):
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="black", lw=2))
                 ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color=color)
