@@ -269,10 +269,12 @@ def _ddrm_interop(task, seeds, batched):
     else:
         op = operators.build("inpaint_random", shape=(1, 28, 28), batch=8, seed=0)
     y = operators.measure(op, x, 0.05, seed=1)  # σ_y = 0.05 on [-1, 1]
-    res = {"ours": [], "deepinv": [], "deepinv_paper_noise": []}
+    res = {"ours": [], "ours_t": [], "deepinv": [], "deepinv_paper_noise": []}
     paper = _paper_ddrm_class()
-    for seed in seeds:
-        res["ours"].append(_psnr(ddrm(prior, op, y, sigma_y=0.05, steps=20, seed=seed), x))
+    for seed in seeds:  # deepinv starts cold from σ_max: compare with our cold start
+        res["ours"].append(_psnr(ddrm(prior, op, y, sigma_y=0.05, steps=20, seed=seed, start="noise"), x))
+        cold = ddrm(prior, op, y, sigma_y=0.05, steps=20, seed=seed, start="noise", temperature=2**-0.5)
+        res["ours_t"].append(_psnr(cold, x))
         prior.nfe = 0
         kw = dict(steps=20, seed=seed, batched=batched)
         res["deepinv"].append(_psnr(run_deepinv("ddrm", prior, op, y, 0.05, **kw), x))
@@ -285,8 +287,10 @@ def _ddrm_interop(task, seeds, batched):
     )
     # the conversions are exact: with the paper's noise scale deepinv's DDRM matches ours
     assert abs(mean["deepinv_paper_noise"] - mean["ours"]) < 0.5, mean
-    # deepinv as shipped injects σ/√2 noise: never worse than ours in PSNR (smoother samples)
+    # deepinv as shipped injects σ/√2 noise: never worse than ours in PSNR (smoother samples) ...
     assert mean["deepinv"] > mean["ours"] - 0.5, mean
+    # ... and it is our DDRM at temperature 1/√2
+    assert abs(mean["deepinv"] - mean["ours_t"]) < 0.5, mean
     return mean
 
 

@@ -95,7 +95,7 @@ CASES = [  # (name, arguments, exit status, phrase)
     ("corrupt checkpoint", [*R, "--out", "r.png", "--prior", "rand.pt"], 1, "corrupt"),
     ("code-carrying checkpoint", [*R, "--out", "r.png", "--prior", "evil.pt"], 1, "code"),
     ("NaN weights", [*R, "--out", "r.png", "--prior", "nan.pt"], 1, "NaN or Inf"),
-    ("NaN result", [*R, "--out", "r.png", "--prior", "huge.pt"], 1, "NaN/Inf values"),
+    ("NaN result", [*R, "--out", "r.png", "--prior", "huge.pt"], 1, "NaN/Inf"),
     ("demo out type", ["demo", "--out", "d.txt"], 2, "unsupported type '.txt'"),
     ("demo n 0", ["demo", "--n", "0"], 2, "--n: must be a positive integer"),
     ("sample n 0", ["sample", "--n", "0"], 2, "--n: must be a positive integer"),
