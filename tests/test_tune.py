@@ -125,6 +125,21 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(tmp_path, mon
 
 
 @needs_mnist
+def test_tune_all_splits_the_budget_and_records_what_finished(tmp_path):
+    from invdiff.tune import Cell, tune_all
+
+    grid = [Cell("mnist", "denoise", "ddrm", 2), Cell("mnist", "sr2", "ddnm", 2)]
+    run = tune_all("mnist", _settings(tmp_path, 2), 0.1, tmp_path / "t.json", cells=grid)
+    assert len(run["finished"]) + len(run["partial"]) + len(run["not_run"]) == 2
+    assert run["finished"] or run["partial"]  # the first cell runs at least one trial
+    table = json.loads((tmp_path / "t.json").read_text())
+    assert table["runs"] == [run] and run["budget_minutes"] == 0.1
+    tuned = {f"{task} {m}@{n} ({e['trials']} trials)" for task, ms in table["cells"].items() for m, ns in ms.items()
+             for n, e in ns.items()}  # fmt: skip
+    assert tuned == set(run["finished"] + run["partial"])
+
+
+@needs_mnist
 def test_cli_tune_one_cell_and_its_usage_errors(tmp_path, capsys):
     from invdiff.cli import main
 
@@ -244,7 +259,10 @@ def test_solve_posterior_mean_of_k_draws(tuned):
 
 # --------------------------------------------------------------------------- the shipped table
 def test_shipped_tables_fit_the_suites_and_the_samplers():
+    from types import SimpleNamespace
+
     from invdiff.tune import cells, table
+    from invdiff.tune.defaults import resolve
 
     for prior in cells.TUNED_PRIORS:
         t = table.read(WEIGHTS_DIR / f"{prior}.tuned.json")
@@ -260,3 +278,11 @@ def test_shipped_tables_fit_the_suites_and_the_samplers():
                 for nfe, entry in by_nfe.items():
                     assert set(entry["params"]) <= set(params), (task, method, nfe)
                     assert entry["trials"] >= 1 and entry["train_psnr"] > 0
+                    # solve on the suite's operator at that NFE takes exactly this entry
+                    spec = cells.get_task(prior, task)
+                    op = spec.build(cells.image_shape(prior), 2, 0)
+                    kw = {"sigma_y": spec.sigma_y, "steps": cells.steps_for(method, int(nfe))}
+                    stub = SimpleNamespace(shipped_name=prior)
+                    _, info = resolve(method, POSTERIOR[method], stub, op, kw)
+                    assert (info["task"], info["tuned_nfe"]) == (task, int(nfe))
+                    assert info["applied"] == entry["params"]

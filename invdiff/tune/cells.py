@@ -123,15 +123,16 @@ class Cell:
         kw = dict(self.task_spec().method_kw.get(self.method, {}))
         return {k: v for k, v in kw.items() if k not in sampler(self.method).search_space}
 
-    def reference_kw(self) -> dict:
-        """The benchmark's reference values of the searched keywords (task keywords over the sampler's defaults)."""
+    def reference_kw(self, paper: bool = False) -> dict:
+        """Reference values of the searched keywords: the benchmark's (the task's keywords over the sampler's
+        defaults), or with ``paper`` the sampler's own defaults (``solve(..., hyperparameters="reference")``)."""
         import inspect
 
         from ..samplers.warmstart import WARM_SIGMA
 
         fn = sampler(self.method)
         defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()}
-        ref = {**defaults, **self.task_spec().method_kw.get(self.method, {})}
+        ref = {**defaults, **({} if paper else self.task_spec().method_kw.get(self.method, {}))}
         out = {k: ref.get(k) for k in fn.search_space}
         if out.get("start") != "noise" and out.get("sigma_start") is None:
             out["sigma_start"] = WARM_SIGMA  # what start="auto" resolves σ0 to

@@ -7,8 +7,9 @@ the trials it was running; those are marked failed (heartbeat) and retried once 
 parameters.  Any RDB URL works, and several processes (``workers``) share one study; each stops
 once the study holds ``trials`` finished trials (a few more may finish while the last ones run).
 
-Trial 0 is the benchmark's reference setting of the cell (:meth:`Cell.reference_kw`), so the best
-trial is never below the reference on the training images.  The TPE sampler is seeded with
+Trial 0 is the benchmark's reference setting of the cell (:meth:`Cell.reference_kw`), trial 1 the
+sampler's own defaults when they differ, so the best trial is never below either on the training
+images.  The TPE sampler is seeded with
 ``seed``, the number of trials already in the study and the worker index, so a resumed or
 parallel search does not redraw the parameters of the trials before it.
 """
@@ -168,7 +169,10 @@ def tune_cell(cell: Cell, s: Settings | None = None, prior=None) -> dict | None:
     study = open_study(cell, s)
     space = cell.space
     if not study.trials:
-        study.enqueue_trial(in_space(space, cell.reference_kw()), user_attrs={"reference": True})
+        bench, paper = in_space(space, cell.reference_kw()), in_space(space, cell.reference_kw(paper=True))
+        study.enqueue_trial(bench, user_attrs={"reference": "bench"})
+        if paper != bench:
+            study.enqueue_trial(paper, user_attrs={"reference": "paper"})
     if n_finished(study) < s.trials:
         procs = []
         if s.workers > 1:
@@ -200,13 +204,16 @@ def summary(cell: Cell, study) -> dict | None:
     if not complete:
         return None
     best = max(complete, key=lambda t: (t.value, -t.number))
-    ref = next((t for t in complete if t.user_attrs.get("reference")), None)
+    ref = next((t for t in complete if t.user_attrs.get("reference") in ("bench", True)), None)
+    same = in_space(cell.space, cell.reference_kw()) == in_space(cell.space, cell.reference_kw(paper=True))
+    paper = next((t for t in complete if t.user_attrs.get("reference") == "paper"), ref if same else None)
     durations = [t.duration.total_seconds() for t in complete if t.duration is not None]
     attrs = study.user_attrs
     return {
         "params": {**cell.fixed_kw(), **best.params},
         "train_psnr": round(best.value, 3),
         "reference_train_psnr": round(ref.value, 3) if ref is not None else None,
+        "paper_train_psnr": round(paper.value, 3) if paper is not None else None,
         "trials": sum(t.state.name in FINISHED for t in trials),
         "pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "best_trial": best.number,
