@@ -1,10 +1,19 @@
 """The front door: ``solve`` runs one posterior sampler by name; ``posterior_stats`` summarises K samples.
 
     x = solve(y, op, prior, method="diffpir", sigma_y=0.05)
+    x = solve(y, op, prior, method="ddrm", sigma_y=0.05, samples=8)      # posterior-mean estimate of 8 draws
+    x, info = solve(y, op, prior, method="dps", sigma_y=0.05, return_info=True)
     mean, std = posterior_stats(y, op, prior, method="ddrm", samples=16, sigma_y=0.05)
 
 Keyword arguments go to the sampler unchanged; one it does not take is a
 ``TypeError`` naming it and the ones it does take (never silently ignored).
+
+Tuned defaults: with a shipped prior (``load_prior("mnist")``) and an operator from
+``operators.build`` that is one of the prior's benchmark tasks, hyperparameters the caller does
+not pass come from ``invdiff/weights/<prior>.tuned.json`` (``invdiff tune``; see
+:mod:`invdiff.tune.defaults`); a value the caller passes always wins, and
+``hyperparameters="reference"`` gives the sampler's own defaults (the papers' values).  What was
+used is logged at INFO (logger ``invdiff``) and returned with ``return_info=True``.
 """
 
 from __future__ import annotations
@@ -44,40 +53,69 @@ def _check_kwargs(fn, method: str, kw: dict) -> None:
         )
 
 
-def solve(y: Tensor, op, prior, method: str = "diffpir", **kw) -> Tensor:
+def solve(
+    y: Tensor,
+    op,
+    prior,
+    method: str = "diffpir",
+    *,
+    samples: int = 1,
+    reduce: str = "mean",
+    hyperparameters: str = "tuned",
+    return_info: bool = False,
+    **kw,
+):
     """x0 estimates for measurements ``y`` (batch B) with the posterior sampler ``method``.
 
     ``kw`` (``sigma_y`` is required; ``steps``, ``seed``, the sampler's hyperparameters …)
-    is passed to ``invdiff.samplers.POSTERIOR[method]``.
+    is passed to ``invdiff.samplers.POSTERIOR[method]``, completed by the tuned defaults
+    (module docstring; ``hyperparameters="reference"`` turns them off).
+    ``samples`` K > 1: K draws, draw k with seed ``sample_seed(seed, k)`` as in
+    :func:`posterior_stats`; ``reduce="mean"`` returns their mean (a posterior-mean estimate,
+    shape of one draw), ``reduce="none"`` all of them stacked, shape (K, B, ...).
+    ``return_info=True`` returns ``(x, info)``: the hyperparameters used and where they came from
+    (:func:`invdiff.tune.defaults.resolve`), plus ``samples`` and ``reduce``.
     """
+    from .tune.defaults import resolve
+
     fn = _sampler(method)
     _check_kwargs(fn, method, kw)
-    return fn(prior, op, y, **kw)
+    _check_samples(samples)
+    if reduce not in ("mean", "none"):
+        raise ValueError(f"reduce must be 'mean' or 'none', got {reduce!r}")
+    kw, info = resolve(method, fn, prior, op, kw, hyperparameters)
+    if samples == 1:
+        x = fn(prior, op, y, **kw)
+    else:
+        seed = kw.pop("seed", 0)
+        if reduce == "mean":
+            x, _ = _moments(_draws(fn, prior, op, y, samples, seed, False, method, kw), samples)
+        else:
+            x = torch.stack(list(_draws(fn, prior, op, y, samples, seed, False, method, kw)))
+    info.update(samples=samples, reduce=reduce if samples > 1 else None)
+    return (x, info) if return_info else x
 
 
-def posterior_stats(
-    y: Tensor, op, prior, method: str = "diffpir", samples: int = 8, seed: int = 0, progress: bool = True, **kw
-) -> tuple[Tensor, Tensor]:
-    """Per-pixel posterior mean and standard deviation from ``samples`` draws per measurement.
-
-    Draw k uses seed ``sample_seed(seed, k)`` for the whole batch, so draw k of image i does not
-    depend on how many draws are taken or on the other images.  The std is the unbiased
-    sample std (0 when ``samples`` is 1).  A tqdm bar shows progress when ``samples`` > 1.
-    """
-    fn = _sampler(method)
-    if "seed" in kw:
-        raise TypeError("posterior_stats takes seed as its own argument (draw k uses a seed derived from it)")
-    _check_kwargs(fn, method, kw)
-    if not isinstance(samples, int) or samples < 1:
+def _check_samples(samples) -> None:
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a positive int, got {samples!r}")
+
+
+def _draws(fn, prior, op, y, samples: int, seed: int, progress: bool, method: str, kw: dict):
+    """Draw k (k = 0 … samples−1) with seed ``sample_seed(seed, k)``, one at a time."""
     it = range(samples)
     if progress and samples > 1:
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc=f"{method} samples", leave=False)
+    for k in it:
+        yield fn(prior, op, y, seed=sample_seed(seed, k), **kw)
+
+
+def _moments(draws, samples: int) -> tuple[Tensor, Tensor]:
+    """Mean and unbiased std of the draws (Welford, in float64), in the draws' dtype."""
     mean = m2 = None
-    for k in it:  # Welford's running mean and sum of squared deviations, in float64
-        xk = fn(prior, op, y, seed=sample_seed(seed, k), **kw)
+    for k, xk in enumerate(draws):
         x = xk.double()
         if mean is None:
             mean, m2 = torch.zeros_like(x), torch.zeros_like(x)
@@ -86,3 +124,32 @@ def posterior_stats(
         m2 += d * (x - mean)
     std = (m2 / (samples - 1)).sqrt() if samples > 1 else torch.zeros_like(mean)
     return mean.to(xk.dtype), std.to(xk.dtype)
+
+
+def posterior_stats(
+    y: Tensor,
+    op,
+    prior,
+    method: str = "diffpir",
+    samples: int = 8,
+    seed: int = 0,
+    progress: bool = True,
+    hyperparameters: str = "tuned",
+    **kw,
+) -> tuple[Tensor, Tensor]:
+    """Per-pixel posterior mean and standard deviation from ``samples`` draws per measurement.
+
+    Draw k uses seed ``sample_seed(seed, k)`` for the whole batch, so draw k of image i does not
+    depend on how many draws are taken or on the other images.  The std is the unbiased
+    sample std (0 when ``samples`` is 1).  A tqdm bar shows progress when ``samples`` > 1.
+    Hyperparameters not in ``kw`` come from the tuned defaults as in :func:`solve`.
+    """
+    from .tune.defaults import resolve
+
+    fn = _sampler(method)
+    if "seed" in kw:
+        raise TypeError("posterior_stats takes seed as its own argument (draw k uses a seed derived from it)")
+    _check_kwargs(fn, method, kw)
+    _check_samples(samples)
+    kw, _ = resolve(method, fn, prior, op, kw, hyperparameters)
+    return _moments(_draws(fn, prior, op, y, samples, seed, progress, method, kw), samples)

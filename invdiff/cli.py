@@ -1,4 +1,4 @@
-"""The ``invdiff`` command line: demo, restore, sample, train, export, bench.
+"""The ``invdiff`` command line: demo, restore, sample, train, export, bench, tune.
 
 Every user error is one line ``error: ...`` on stderr, with exit status 2 for a wrong
 command line (bad option values or combinations, paths, devices) and 1 for inputs or runs
@@ -168,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seeds", type=pos, default=1, help="number of seeds")
     b.add_argument("--n-images", type=pos, default=None, help="first N test images (default: all)")
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
+
+    from .tune.command import add_arguments as tune_arguments
+
+    tune_arguments(_sub(sub, "tune", "tune a sampler's hyperparameters on training images (Optuna, resumable)"))
     return p
 
 
@@ -205,6 +209,7 @@ def run(argv=None) -> int:
         "train": C.cmd_train,
         "export": C.cmd_export,
         "bench": C.cmd_bench,
+        "tune": C.cmd_tune,
     }[args.cmd]
     try:
         return int(fn(args) or 0)

@@ -247,3 +247,10 @@ def cmd_bench(a) -> int:
     )
     print(f"summary: {summarize(jsonl, out)}")
     return 0
+
+
+# ---- tune -----------------------------------------------------------------------------------
+def cmd_tune(a) -> int:
+    from .tune.command import run
+
+    return run(a)

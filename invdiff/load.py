@@ -200,9 +200,27 @@ def load_prior(path_or_name, device=None) -> EpsPrior:
     on ``device`` (default: CPU).  Raises ``FileNotFoundError`` for a missing file or
     an uninstalled shipped model, and :class:`invdiff.io.CheckpointError` for files
     that hold pickled code, are truncated/corrupt, are in no supported layout, or whose
-    ``image_shape`` does not fit the network.
+    ``image_shape`` does not fit the network.  A shipped model (by name or by the path of its
+    file in ``invdiff/weights``) records its name as ``prior.shipped_name`` (None otherwise):
+    :func:`invdiff.solve` then uses the tuned hyperparameters shipped beside it (``NAME.tuned.json``).
     """
     path = resolve_weights(path_or_name)
+    prior = _load(path, device)
+    prior.shipped_name = shipped_name(path)
+    return prior
+
+
+def shipped_name(path: Path) -> str | None:
+    """The shipped name (``"mnist"``, ``"photo"``) whose weights file ``path`` is, else None."""
+    p = Path(path).resolve()
+    for name, file in SHIPPED.items():
+        pt = (WEIGHTS_DIR / file).resolve()
+        if p in (pt, pt.with_suffix(".safetensors")):
+            return name
+    return None
+
+
+def _load(path: Path, device) -> EpsPrior:
     if path.is_dir():
         return _directory(path, device)
     ck = safe_load(path, map_location="cpu")

@@ -78,6 +78,7 @@ __all__ = [
     "pinv",
     "prox",
     "random_masks",
+    "registry_params",
     "require",
     "sample_seed",
     "solve_AAt",
@@ -176,8 +177,27 @@ def build(
 
     ``batch`` > 1 draws per-sample random parameters (sample i from seed (seed, offset + i));
     ``overrides`` are the builder's keyword parameters (unknown ones raise TypeError).
+    The result records where it came from: ``op.registry_name`` (``name``) and
+    ``op.registry_params`` (``overrides`` over the builder's keyword defaults; not shape, batch, seeds),
+    so a caller can tell which registered operator, with which parameters, it was given.
     """
     if name not in OPERATORS:
         raise KeyError(f"unknown operator {name!r}; choose from {sorted(OPERATORS)}")
     op = OPERATORS[name](tuple(shape), batch=batch, seed=seed, offset=offset, **overrides)
-    return op.to(device=device, dtype=dtype)
+    op = op.to(device=device, dtype=dtype)
+    op.registry_name, op.registry_params = name, registry_params(name, overrides)
+    return op
+
+
+def registry_params(name: str, overrides: dict) -> dict:
+    """``overrides`` over the keyword defaults of builder ``OPERATORS[name]`` (shape, batch, seed, offset left out)."""
+    import inspect
+
+    params = inspect.signature(OPERATORS[name]).parameters
+    skip = {"shape", "batch", "seed", "offset"}
+    defaults = {
+        k: p.default
+        for k, p in params.items()
+        if k not in skip and p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD
+    }
+    return {**defaults, **overrides}

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .spec import Method, Suite, Task
 
-__all__ = ["BaselineRunner", "Batch", "GridPoint", "Job", "Runner", "SamplerRunner", "nfe_points"]
+__all__ = ["BaselineRunner", "Batch", "GridPoint", "Job", "Runner", "SamplerRunner", "nfe_per_step", "nfe_points"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,9 @@ def _nfe_per_step(fn, kw: dict) -> int:
         return int(fn.nfe_per_step)
     p = inspect.signature(fn).parameters.get("ode_steps")
     return int(kw.get("ode_steps", p.default)) if p is not None else 1
+
+
+nfe_per_step = _nfe_per_step  # public: invdiff.tune and invdiff.solve turn steps into NFE with it
 
 
 class SamplerRunner(Runner):

@@ -4,7 +4,8 @@ A posterior sampler starts with ``h = posterior_head(name, prior, op, y, ...)``,
 the operator's capability, ``y``, ``sigma_y``, ``steps`` and the shapes (:mod:`.checks`),
 builds the σ grid (the sampler's own, truncated at ``sigma_start`` for a warm start,
 :mod:`.warmstart`), the per-sample RNG and the start state, all before any network call.
-Samplers import only from this module and from ``operators``.
+Samplers import only from this module and from ``operators``; their search spaces use
+``Param``/``Choice``/``with_warm_start`` re-exported here from :mod:`.space`.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from .checks import (
     check_steps,
     guard,
 )
+from .space import Choice, Param, with_warm_start
 from .warmstart import initial_estimate, resolve_start, truncate
 
 __all__ = [
     "DivergenceError", "Head", "posterior_head", "unconditional_head", "default_sigmas", "ddpm_grid",
     "check_sigmas", "check_sigma_y", "check_image", "state_dtype", "real", "cg_tol", "spectral_data",
-    "inpainting_mask", "clip_to_range", "pairwise", "guard", "linalg",
+    "inpainting_mask", "clip_to_range", "pairwise", "guard", "linalg", "Param", "Choice", "with_warm_start",
 ]  # fmt: skip
 
 # σ range used for priors without a VP schedule (exact priors): EDM's defaults (Karras et al. 2022)

@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import pairwise, posterior_head, real, spectral_data
+from .common import Param, pairwise, posterior_head, real, spectral_data, with_warm_start
 
 
 @torch.no_grad()
@@ -103,3 +103,5 @@ def ddrm(
 
 ddrm.needs = "svd"
 ddrm.default_steps = 20
+# hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
+ddrm.search_space = with_warm_start(eta=Param(0.0, 1.0), temperature=Param(0.5, 1.0))

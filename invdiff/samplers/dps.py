@@ -40,7 +40,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import clip_to_range, linalg, pairwise, posterior_head
+from .common import Param, clip_to_range, linalg, pairwise, posterior_head, with_warm_start
 
 REFERENCE_STEPS = 1000  # the step count the reference's ζ values are set for
 
@@ -122,3 +122,5 @@ def dps(
 
 dps.needs = "any"
 dps.default_steps = 1000
+# hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
+dps.search_space = with_warm_start(zeta=Param(0.02, 3.0, log=True))

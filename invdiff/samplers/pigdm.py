@@ -41,7 +41,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import inpainting_mask, linalg, pairwise, posterior_head
+from .common import Param, inpainting_mask, linalg, pairwise, posterior_head, with_warm_start
 
 
 def pigdm(
@@ -122,3 +122,5 @@ def pigdm(
 
 pigdm.needs = "linear"
 pigdm.default_steps = 100
+# hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
+pigdm.search_space = with_warm_start(eta=Param(0.0, 1.0))
