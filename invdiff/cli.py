@@ -136,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
     _accel_flags(s)
 
-    t = _sub(sub, "train", "train an ε-UNet (resumable)")
+    t = _sub(
+        sub,
+        "train",
+        "train an ε-UNet (resumable); under torchrun --nproc_per_node=N: DistributedDataParallel over N processes",
+    )
     t.add_argument("--data", default="mnist", help="'mnist', 'photo' or an image folder")
     t.add_argument("--out", default="runs/train.ckpt", help="training checkpoint")
     t.add_argument("--steps", type=pos, default=20000, help="total optimisation steps")
@@ -154,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hflip", action="store_true", help="random horizontal flips")
     t.add_argument("--patch", type=pos, default=None, help="patch size, --data photo only (default: 32)")
     t.add_argument("--threads", type=nonneg, default=0, help="CPU threads (0: torch's default)")
+    t.add_argument(
+        "--streams",
+        type=nonneg,
+        default=0,
+        help="data streams the global --batch is drawn from (0: one per process; a run keeps its own on --resume)",
+    )
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out (same architecture and data)")
     t.add_argument(

@@ -195,6 +195,7 @@ def cmd_train(a) -> int:
             channels=a.channels,
             net=net.to_dict(),
             threads=a.threads,
+            streams=a.streams,
         ).validate()
     except ValueError as e:
         raise UsageError(str(e)) from None

@@ -14,7 +14,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-__all__ = ["Ctx", "barrier", "context", "device_for", "finish", "start"]
+__all__ = ["Ctx", "barrier", "context", "device_for", "finish", "gather", "mean", "start"]
 
 # a rank waits at a barrier for the slowest one: a long benchmark shard must not time it out
 TIMEOUT = timedelta(seconds=float(os.environ.get("INVDIFF_DIST_TIMEOUT", 7 * 24 * 3600)))
@@ -74,6 +74,22 @@ def start(backend: str = "gloo") -> Ctx:
 def barrier(ctx: Ctx) -> None:
     if ctx.distributed:
         dist.barrier()
+
+
+def mean(t: torch.Tensor, ctx: Ctx) -> torch.Tensor:
+    """The mean of ``t`` over the processes (``t`` itself in one process)."""
+    if not ctx.distributed:
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t / ctx.world
+
+
+def gather(mine: list) -> list:
+    """Every process's ``mine`` (picklable), in rank order."""
+    parts = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, mine)
+    return parts
 
 
 def finish(ctx: Ctx) -> None:
