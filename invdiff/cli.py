@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seeds", type=pos, default=1, help="number of seeds")
     b.add_argument("--n-images", type=pos, default=None, help="first N test images (default: all)")
     b.add_argument("--batch-size", type=pos, default=None, help="images per batch (default: the suite's)")
+    b.add_argument("--no-summary", action="store_true", help="only the results file (no results.md, no figures)")
     b.add_argument(
         "--device",
         default=None,

@@ -263,8 +263,9 @@ def cmd_bench(a) -> int:
         batch_size=a.batch_size,
         prior=prior,
         tags=accel,
-        summary_dir=out,
+        summary_dir=None if a.no_summary else out,
     )
     if ctx.main:
-        print(f"summary: {out / 'results.md'}" + (f" ({ctx.world} processes)" if ctx.distributed else ""))
+        what = f"results: {jsonl}" if a.no_summary else f"summary: {out / 'results.md'}"
+        print(what + (f" ({ctx.world} processes)" if ctx.distributed else ""))
     return 0
