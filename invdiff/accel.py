@@ -17,8 +17,9 @@ __all__ = ["AMP", "accelerate", "tags"]
 AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def accelerate(prior, amp: str | None = None, channels_last: bool = False, compile: bool = False):
-    """``prior`` with the network run as asked (see the module docstring); returns ``prior``."""
+def accelerate(prior, amp: str | None = None, channels_last: bool = False, compile: bool | str = False):
+    """``prior`` with the network run as asked (see the module docstring); returns ``prior``.
+    ``compile``: True (torch.compile's default backend, inductor) or a backend name."""
     if not (amp or channels_last or compile):
         return prior
     from .prior import EpsPrior
@@ -33,7 +34,7 @@ def accelerate(prior, amp: str | None = None, channels_last: bool = False, compi
         prior.net.to(memory_format=torch.channels_last)
         prior.channels_last = True
     if compile:
-        prior.net = torch.compile(prior.net)
+        prior.net = torch.compile(prior.net, **({"backend": compile} if isinstance(compile, str) else {}))
     return prior
 
 
