@@ -1,6 +1,6 @@
 """Scaling measurements on CPU, recorded in benchmarks/results/scaling.md.
 
-    python benchmarks/scaling.py smoke  [--repeats 3]   # `bench smoke`: 1 process vs torchrun 2 processes
+    python benchmarks/scaling.py smoke  [--repeats 3] [--bench-args '--nfe 50']   # 1 process vs torchrun 2
     python benchmarks/scaling.py cost   [--repeats 3]   # DDRM 20 steps, photo prior: per-image s vs side, batch
     python benchmarks/scaling.py accel  [--repeats 5]   # photo prior at 128²: fp32, bf16, fp16, channels-last, compile
 
@@ -43,7 +43,7 @@ def smoke(a) -> None:
     for r in range(a.repeats):
         for name in ("one", "two"):
             out = Path(tempfile.mkdtemp(prefix=f"scaling-{name}-"))
-            args = ["bench", "smoke", "--out", str(out), "--device", "cpu"]
+            args = ["bench", "smoke", "--out", str(out), "--device", "cpu", *a.bench_args.split()]
             cmd = [py, "-m", "invdiff", *args] if name == "one" else [*torchrun, "-m", "invdiff", *args]
             l0, t0 = load(), time.perf_counter()
             p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -146,6 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--side", type=int, default=128, help="accel: image side")
     p.add_argument("--batch", type=int, default=1, help="accel: batch")
     p.add_argument("--calls", type=int, default=5, help="accel: network calls per timed round")
+    p.add_argument("--bench-args", default="", help="smoke: more bench options, e.g. '--nfe 50'")
     p.add_argument("--log", default=None, help="append the JSON lines to this file")
     a = p.parse_args(argv)
     {"smoke": smoke, "cost": cost, "accel": accel}[a.what](a)
