@@ -171,6 +171,24 @@ def test_killed_rank_then_rerun_loses_and_repeats_nothing(tmp_path, tmp_path_fac
             assert r["batch_time_s"] == before[BD.store.row_key(r)]["batch_time_s"]
 
 
+def test_one_process_rerun_takes_over_the_shards(tmp_path, tmp_path_factory):
+    """A run killed on several processes, continued by one: the shards' rows are kept, not rerun."""
+    from invdiff.bench import distributed as BD
+
+    reference = [r for r in _reference(tmp_path_factory) if r["kind"] != "deepinv"]
+    out = tmp_path / "results.jsonl"
+    kept = [dict(r, batch_time_s=-1.0) for r in reference[3:9]]  # as if another process had done these
+    BD.shard_path(out, 1).parent.mkdir()
+    BD.shard_path(out, 1).write_text("".join(json.dumps(r) + "\n" for r in kept) + '{"torn')
+    methods = [m for m in METHODS if not m.startswith("deepinv")]
+    with _OneThread():
+        BD.run_distributed("smoke", out, methods=methods, device="cpu", progress=False)
+    merged = {BD.store.row_key(r): r for r in _rows(out)}  # the shard's rows first, then the rest
+    assert len(merged) == len(_rows(out)) == len(reference) and not BD.shards(out)
+    assert _strip(merged[BD.store.row_key(r)] for r in reference) == _strip(reference)
+    assert [merged[BD.store.row_key(r)]["batch_time_s"] for r in kept] == [-1.0] * 6
+
+
 def test_ddp_training_equals_one_process_with_the_same_global_batch(tmp_path):
     from invdiff.io import safe_load
     from invdiff.nets.unet import UNetConfig

@@ -12,10 +12,10 @@ draw the summary's figures between them (:func:`invdiff.bench.report.summarize` 
 
 Resume: a killed rank loses at most its batch in flight.  A rerun, with any number of
 processes, counts as done every row of the results file and of every shard there, and splits
-what is left again.  Every image's operator, noise and sampler seeds depend only on (seed,
-image index), so the merged rows equal a single process's, image by image (timing and
-memory fields aside).  The results folder must be one all ranks see (one filesystem when
-``--nnodes`` > 1).
+what is left again (one process merges the shards first).  Every image's operator, noise and
+sampler seeds depend only on (seed, image index), so the merged rows equal a single
+process's, image by image (timing and memory fields aside).  The results folder must be
+one all ranks see (one filesystem when ``--nnodes`` > 1).
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ def run_distributed(
     plan = plan_run(suite, methods, nfe, seeds, n_images, tasks, batch_size)
     kw = dict(device=str(dev), prior=prior, retry_errors=retry_errors, plan=plan, tags=tags)
     if not ctx.distributed:
+        merge(out, plan)  # shards of an earlier multi-process run (none is running now) count as done
         run_suite(suite, out, progress=progress, **kw)
     else:
         D.barrier(ctx)  # every rank reads the same files, before any writes
