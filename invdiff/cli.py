@@ -71,6 +71,13 @@ def _sub(sub, name: str, help: str) -> argparse.ArgumentParser:
     return p
 
 
+def _accel_flags(p) -> None:
+    """The GPU-path switches of invdiff.accel (network prior only)."""
+    p.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="run the network under autocast")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory for the network")
+    p.add_argument("--compile", action="store_true", help="torch.compile the prior's network")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="invdiff", description=__doc__, formatter_class=_Formatter)
     _debug_flag(p, top=True)
@@ -111,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=nonneg, default=0, help="random seed")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
     r.add_argument("--force", action="store_true", help="overwrite --out (and its _std map)")
+    _accel_flags(r)
 
     s = _sub(sub, "sample", "unconditional samples from a prior")
     s.add_argument("--prior", default="mnist", help="'mnist', 'photo', a checkpoint file or a diffusers folder")
@@ -126,8 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=nonneg, default=0, help="random seed")
     s.add_argument("--out", default="invdiff-samples.png", help="grid image (a free name is chosen if it exists)")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
+    _accel_flags(s)
 
-    t = _sub(sub, "train", "train an ε-UNet (resumable)")
+    t = _sub(
+        sub,
+        "train",
+        "train an ε-UNet (resumable); under torchrun --nproc_per_node=N: DistributedDataParallel over N processes",
+    )
     t.add_argument("--data", default="mnist", help="'mnist', 'photo' or an image folder")
     t.add_argument("--out", default="runs/train.ckpt", help="training checkpoint")
     t.add_argument("--steps", type=pos, default=20000, help="total optimisation steps")
@@ -145,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hflip", action="store_true", help="random horizontal flips")
     t.add_argument("--patch", type=pos, default=None, help="patch size, --data photo only (default: 32)")
     t.add_argument("--threads", type=nonneg, default=0, help="CPU threads (0: torch's default)")
+    t.add_argument(
+        "--streams",
+        type=nonneg,
+        default=0,
+        help="data streams the global --batch is drawn from (0: one per process; a run keeps its own on --resume)",
+    )
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out (same architecture and data)")
     t.add_argument(
@@ -158,7 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("out", help="model file: .pt, or .safetensors (+ .json beside it)")
     e.add_argument("--force", action="store_true", help="overwrite OUT")
 
-    b = _sub(sub, "bench", "run a benchmark suite (resumable) and summarise it")
+    b = _sub(
+        sub,
+        "bench",
+        "run a benchmark suite (resumable) and summarise it; under torchrun --nproc_per_node=N the work is "
+        "split over the N processes (invdiff.bench.distributed)",
+    )
     b.add_argument("suite", help="mnist, photo (128²), photo256, ffhq256 or smoke")
     b.add_argument("--out", default=None, help="output folder (default: bench-SUITE)")
     b.add_argument("--methods", nargs="*", default=None, help="subset of the suite's methods (default: all)")
@@ -167,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--prior", default=None, help="checkpoint overriding the suite's prior (default: the suite's)")
     b.add_argument("--seeds", type=pos, default=1, help="number of seeds")
     b.add_argument("--n-images", type=pos, default=None, help="first N test images (default: all)")
+    b.add_argument("--batch-size", type=pos, default=None, help="images per batch (default: the suite's)")
+    b.add_argument("--no-summary", action="store_true", help="only the results file (no results.md, no figures)")
+    b.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu; under torchrun cuda:LOCAL_RANK)",
+    )
+    _accel_flags(b)
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
 
     from .tune.command import add_arguments as tune_arguments

@@ -35,6 +35,16 @@ def _load_prior(name: str, dev):
     return prior
 
 
+def _accelerate(prior, a):
+    """--amp / --channels-last / --compile (invdiff.accel) on a loaded prior."""
+    from .accel import accelerate
+
+    try:
+        return accelerate(prior, a.amp, a.channels_last, a.compile)
+    except TypeError as e:
+        raise UsageError(str(e)) from None
+
+
 # ---- demo -----------------------------------------------------------------------------------
 def cmd_demo(a) -> int:
     from .demo import run_demo
@@ -74,7 +84,7 @@ def cmd_restore(a) -> int:
 
     out, std_path, image, measurement, fn = _restore_args(a)
     dev = resolve_device(a.device)
-    prior = _load_prior(a.prior, dev)
+    prior = _accelerate(_load_prior(a.prior, dev), a)
     C = prior.image_shape[0] if prior.image_shape else 1
     x = read_input_image(image, C).to(dev)
     check_fits_prior(x, prior, a.prior, image)
@@ -129,7 +139,7 @@ def cmd_sample(a) -> int:
     out = check_out(a.out, free=True)
     dev = resolve_device(a.device)
     _prior_arg(a.prior)
-    prior = _load_prior(a.prior, dev)
+    prior = _accelerate(_load_prior(a.prior, dev), a)
     if prior.image_shape and a.size is not None:
         raise UsageError(
             f"--size applies to fully convolutional priors; the {a.prior} prior makes "
@@ -185,6 +195,7 @@ def cmd_train(a) -> int:
             channels=a.channels,
             net=net.to_dict(),
             threads=a.threads,
+            streams=a.streams,
         ).validate()
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -228,14 +239,20 @@ def cmd_bench(a) -> int:
         raise UsageError(f"--out {out} is a file; bench writes a folder")
     if a.prior:
         _prior_arg(a.prior)
-    dev = resolve_device(a.device)
-    from .bench import run_suite, summarize
+    from . import distributed as D
+    from .accel import tags
+    from .bench.distributed import run_distributed
 
+    ctx = D.context()
+    dev = D.device_for(ctx, resolve_device(a.device))
     prior = _load_prior(a.prior, dev) if a.prior else None
+    accel = tags(a.amp, a.channels_last, a.compile)
+    if accel:  # the suite's own prior, loaded here to be changed
+        prior = _accelerate(prior if prior is not None else suite.prior(), a)
     out.mkdir(parents=True, exist_ok=True)
     jsonl = out / "results.jsonl"
-    run_suite(
-        a.suite,
+    run_distributed(
+        suite,
         jsonl,
         methods=a.methods,
         nfe=a.nfe,
@@ -243,9 +260,14 @@ def cmd_bench(a) -> int:
         n_images=a.n_images,
         device=str(dev),
         tasks=a.tasks,
+        batch_size=a.batch_size,
         prior=prior,
+        tags=accel,
+        summary_dir=None if a.no_summary else out,
     )
-    print(f"summary: {summarize(jsonl, out)}")
+    if ctx.main:
+        what = f"results: {jsonl}" if a.no_summary else f"summary: {out / 'results.md'}"
+        print(what + (f" ({ctx.world} processes)" if ctx.distributed else ""))
     return 0
 
 

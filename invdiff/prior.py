@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Protocol, runtime_checkable
 
@@ -64,8 +65,12 @@ class EpsPrior(PriorBase):
     ``image_shape`` (C, H, W), when known, is what the network was trained on.
     ``data_range`` is the range of its training data ([-1, 1] for images, DESIGN.md; None
     for data without one): samplers that clip x̂0 clip to it, and the input check warns when
-    a measurement lies far outside it.
+    a measurement lies far outside it.  ``amp`` (a dtype) and ``channels_last`` are set by
+    :func:`invdiff.accel.accelerate`.
     """
+
+    amp: torch.dtype | None = None
+    channels_last: bool = False
 
     def __init__(
         self,
@@ -114,7 +119,11 @@ class EpsPrior(PriorBase):
         if p is not None:
             xin = xin.to(dtype=p.dtype, device=p.device)
             t = t.to(device=p.device)
-        out = self.net(xin, t.float() if p is None or p.dtype != torch.float64 else t)
+        if self.channels_last and xin.ndim == 4:
+            xin = xin.contiguous(memory_format=torch.channels_last)
+        amp = torch.autocast(xin.device.type, dtype=self.amp) if self.amp is not None else contextlib.nullcontext()
+        with amp:  # the network alone in reduced precision (invdiff.accel); its output is cast back below
+            out = self.net(xin, t.float() if p is None or p.dtype != torch.float64 else t)
         self.nfe += 1
         if out.shape[1] == 2 * x.shape[1]:
             out = out[:, : x.shape[1]]

@@ -4,7 +4,13 @@ AdamW, EMA of the weights, gradient clipping, optional flips; checkpoints every
 ``save_every`` steps written atomically with model, EMA, optimizer, step and RNG
 state, so ``resume=True`` continues a killed run exactly (same weights as an
 uninterrupted run on the same device and thread count).  All randomness comes
-from one ``torch.Generator`` whose state is checkpointed.
+from generators whose states are checkpointed (:mod:`invdiff.train_data`: one per data stream).
+
+Under ``torchrun --nproc_per_node=P -m invdiff train`` the network is wrapped in
+DistributedDataParallel (NCCL on CUDA, one GPU per process by ``LOCAL_RANK``; gloo on CPU);
+each process draws its part of the global batch ``batch`` from its own data streams and
+shard, and rank 0 writes the checkpoints.  A run keeps its stream count, so it resumes on
+any number of processes that divides it (same batches) and is refused on others.
 
 Guards: a config with a non-positive batch, steps, lr … is refused before anything runs
 (:meth:`TrainConfig.validate`); a non-finite loss or gradient stops the run with
@@ -18,12 +24,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 
 from .io import CheckpointError, atomic_save, safe_load, save_model
 from .nets.unet import UNet, UNetConfig
@@ -52,6 +59,7 @@ class TrainConfig:
     channels: int = 1
     net: dict = field(default_factory=lambda: UNetConfig().to_dict())
     threads: int = 0  # torch threads on CPU (0 = torch default)
+    streams: int = 0  # data streams (invdiff.train_data); 0 = the number of processes when the run starts
 
     def validate(self) -> TrainConfig:
         """ValueError naming the first invalid setting (checked before any work)."""
@@ -66,7 +74,7 @@ class TrainConfig:
         for name, v in positive.items():
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        for name, v in {"warmup": self.warmup, "threads": self.threads}.items():
+        for name, v in {"warmup": self.warmup, "threads": self.threads, "streams": self.streams}.items():
             if not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -79,6 +87,8 @@ class TrainConfig:
             raise ValueError(f"clip must be > 0 and weight_decay >= 0, got {self.clip!r}, {self.weight_decay!r}")
         if self.parameterization not in ("eps", "v"):
             raise ValueError(f"parameterization must be 'eps' or 'v', got {self.parameterization!r}")
+        if self.streams and self.batch % self.streams:
+            raise ValueError(f"batch {self.batch} must be divisible by streams={self.streams} (equal parts)")
         VPSchedule.from_name(self.schedule)
         net = UNetConfig.from_dict(dict(self.net))
         if net.in_channels != self.channels:
@@ -90,40 +100,15 @@ class TrainingError(RuntimeError):
     """Training stopped (a non-finite loss or gradient); the checkpoint on disk is the last good one."""
 
 
-class _Data:
-    """Batches drawn with the training generator (so resume is exact)."""
+def diffusion_loss(net, x0: Tensor, schedule: VPSchedule, g, parameterization="eps") -> Tensor:
+    """MSE of the network's ε (or v) prediction at a uniformly drawn DDPM timestep.
 
-    def __init__(self, cfg: TrainConfig):
-        from . import data as D
-
-        self.cfg = cfg
-        self.pool = None
-        if cfg.data == "mnist":
-            self.images = D.mnist("train")
-        elif cfg.data == "photo":
-            self.images = None
-            self.pool = D.photo_pool("train", channels=cfg.channels)
-        else:
-            self.images = D.image_folder(cfg.data, cfg.image_size, cfg.channels)
-
-    def batch(self, n: int, g: torch.Generator) -> Tensor:
-        from .data import random_patches
-
-        if self.pool is not None:
-            return random_patches(self.pool, n, self.cfg.patch, g)
-        idx = torch.randint(len(self.images), (n,), generator=g)
-        x = self.images[idx]
-        if self.cfg.hflip:
-            flip = torch.rand(n, generator=g) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        return x
-
-
-def diffusion_loss(net, x0: Tensor, schedule: VPSchedule, g: torch.Generator, parameterization="eps") -> Tensor:
-    """MSE of the network's ε (or v) prediction at a uniformly drawn DDPM timestep."""
-    b = x0.shape[0]
-    t = torch.randint(schedule.T, (b,), generator=g)
-    eps = torch.randn(x0.shape, generator=g).to(x0)
+    ``g``: a generator, or a list of k generators each drawing the timesteps and noise of its
+    1/k of the batch (the data streams of :mod:`invdiff.train_data`)."""
+    gens = g if isinstance(g, (list, tuple)) else [g]
+    parts = x0.chunk(len(gens))
+    t = torch.cat([torch.randint(schedule.T, (len(p),), generator=gi) for p, gi in zip(parts, gens)])
+    eps = torch.cat([torch.randn(p.shape, generator=gi) for p, gi in zip(parts, gens)]).to(x0)
     ab = schedule.alphas_cumprod[t].to(x0)[:, None, None, None]
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
     target = eps if parameterization == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * x0
@@ -147,19 +132,23 @@ def train(
     ``override`` lets a resumed run change its optimisation settings (lr, batch, ema, …);
     each change is appended to the checkpoint's ``history``.
     """
+    from . import distributed as D
+    from .train_data import Data, Streams, resolve_streams
+
     cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ctx = D.context()
+    dev = D.device_for(ctx, device)
+    D.start("nccl" if dev.type == "cuda" else "gloo")
     out = Path(cfg.out)
-    g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # weight init only
-    net = UNet(UNetConfig.from_dict(dict(cfg.net))).to(device)
+    net = UNet(UNetConfig.from_dict(dict(cfg.net))).to(dev)
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, log, history = 0, [], []
+    step, log, history, ck = 0, [], [], None
     if resume and out.exists():
-        ck = safe_load(out, map_location=device)
+        ck = safe_load(out, map_location=dev)
         if not all(k in ck for k in ("model", "ema", "optimizer", "rng", "step", "config", "log")):
             raise CheckpointError(f"cannot resume {out}: it is not an invdiff training checkpoint")
         history = list(ck.get("history", []))
@@ -171,35 +160,43 @@ def train(
         opt.load_state_dict(ck["optimizer"])
         for pg in opt.param_groups:
             pg["weight_decay"] = cfg.weight_decay
-        g.set_state(ck["rng"].cpu())
         step, log = int(ck["step"]), [tuple(r) for r in ck["log"].tolist()]
     elif out.exists() and not resume:
         raise FileExistsError(f"{out} exists; pass resume=True (--resume) to continue it, or choose another --out")
+    cfg = replace(cfg, streams=resolve_streams(cfg, ck, ctx.world, out))
+    streams = Streams(cfg.seed, cfg.streams, ctx.rank, ctx.world)
+    if ck is not None:
+        streams.load(ck["rng"])
+    model = (
+        net if not ctx.distributed else DistributedDataParallel(net, device_ids=[dev] if dev.type == "cuda" else None)
+    )
     schedule = VPSchedule.from_name(cfg.schedule)
-    data = _Data(cfg)
+    data = Data(cfg)
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     bar = None
-    if progress:
+    if progress and ctx.main:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     window, t0 = [], time.perf_counter()
     saved = step if out.exists() else None
 
-    def save():
-        atomic_save(
-            {
-                "model": net.state_dict(),
-                "ema": ema.state_dict(),
-                "optimizer": opt.state_dict(),
-                "rng": g.get_state(),
-                "step": step,
-                "config": asdict(cfg),
-                "history": history,
-                "log": torch.tensor(log, dtype=torch.float64).reshape(-1, 2),
-            },
-            out,
-        )
+    def save():  # every process gives its stream states; rank 0 writes
+        rng = streams.state(D.gather if ctx.distributed else None)
+        if ctx.main:
+            atomic_save(
+                {
+                    "model": net.state_dict(),
+                    "ema": ema.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "rng": rng,
+                    "step": step,
+                    "config": asdict(cfg),
+                    "history": history,
+                    "log": torch.tensor(log, dtype=torch.float64).reshape(-1, 2),
+                },
+                out,
+            )
 
     def stop(what: str, value: float):
         if bar is not None:
@@ -215,12 +212,13 @@ def train(
 
     net.train()
     while step < end:
-        x0 = data.batch(cfg.batch, g).to(device)
+        x0 = streams.batch(data, cfg.batch).to(dev)
         for pg in opt.param_groups:
             pg["lr"] = _lr(cfg, step)
-        loss = diffusion_loss(net, x0, schedule, g, cfg.parameterization)
-        if not torch.isfinite(loss):
-            stop("loss", float(loss.detach()))
+        loss = diffusion_loss(model, x0, schedule, streams.generator, cfg.parameterization)
+        loss_all = D.mean(loss.detach(), ctx)  # the global batch's mean loss, the same on every process
+        if not torch.isfinite(loss_all):
+            stop("loss", float(loss_all))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
@@ -234,20 +232,21 @@ def train(
                 pe.lerp_(p, 1 - decay)
             for be, b in zip(ema.buffers(), net.buffers()):
                 be.copy_(b)
-        window.append(float(loss.detach()))
+        window.append(float(loss_all))
         if len(window) == 50 or step == end:
             log.append((step, sum(window) / len(window)))
             window = []
         if bar is not None:
             dt = time.perf_counter() - t0
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", img_s=f"{cfg.batch / max(dt, 1e-9):.0f}")
+            bar.set_postfix(loss=f"{float(loss_all):.4f}", img_s=f"{cfg.batch / max(dt, 1e-9):.0f}")
             t0 = time.perf_counter()
         if step % cfg.save_every == 0 or step == end:
             save()
             saved = step
     if bar is not None:
         bar.close()
+    D.finish(ctx)
     return ema.eval()
 
 

@@ -223,7 +223,7 @@ def test_headline_compares_families_and_peers():
 
 
 # --------------------------------------------------------------------------- structure
-BENCH_MODULES = ("spec", "suites", "runners", "peers", "measure", "store", "run", "report", "plots")
+BENCH_MODULES = ("spec", "suites", "runners", "peers", "measure", "store", "run", "distributed", "report", "plots")
 
 
 _ALONE = r"""

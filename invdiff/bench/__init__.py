@@ -9,6 +9,7 @@ One module per job, imported on first use:
 - :mod:`~invdiff.bench.measure`: time, peak memory, PSNR/SSIM/LPIPS of one batch;
 - :mod:`~invdiff.bench.store`: the JSONL results file (append, resume, torn-tail repair);
 - :mod:`~invdiff.bench.run`: the loop, :func:`run_suite`;
+- :mod:`~invdiff.bench.distributed`: the loop split over ``torchrun`` processes (shards, merge);
 - :mod:`~invdiff.bench.report` and :mod:`~invdiff.bench.plots`: :func:`summarize`, :func:`headline`, figures.
 
 Per row: PSNR and SSIM (:mod:`invdiff.metrics`, reconstruction clamped to [-1, 1]), NFE
@@ -38,8 +39,9 @@ _EXPORTS = {
     "get_suite": "suites",
     "SUITES": "suites",
     "run_deepinv": "peers",
+    "run_distributed": "distributed",
 }
-_MODULES = ("spec", "suites", "runners", "peers", "measure", "store", "run", "report", "plots")
+_MODULES = ("spec", "suites", "runners", "peers", "measure", "store", "run", "distributed", "report", "plots")
 __all__ = [
     "KEY",
     "RUNNERS",
@@ -55,6 +57,7 @@ __all__ = [
     "resolve_suite",
     "row_key",
     "run_deepinv",
+    "run_distributed",
     "run_suite",
     "runner_for",
     "summarize",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["curves", "grid"]
+__all__ = ["CURVES", "curves", "grid"]
 
 # marker and line style by the rows' "kind" (our samplers: the default)
 STYLE = {"baseline": {"marker": "s", "ls": "-"}, "deepinv": {"marker": "^", "ls": "--"}}
@@ -23,15 +23,22 @@ def _pyplot():
     return plt
 
 
-def curves(agg: dict, tasks: list[str], out_dir: Path) -> None:
+CURVES = {"psnr_vs_nfe": ("nfe", "NFE (measured)"), "pareto": ("time_s", "seconds per image")}
+
+
+def curves(agg: dict, tasks: list[str], out_dir: Path, names=tuple(CURVES)) -> None:
     """``psnr_vs_nfe.png`` (PSNR vs measured NFE) and ``pareto.png`` (PSNR vs seconds per image), one panel
-    per task; methods without a network (measured NFE 0) are a horizontal line in the first."""
+    per task; methods without a network (measured NFE 0) are a horizontal line in the first.  ``names``:
+    which of the two to draw."""
+    if not names:
+        return
     plt = _pyplot()
     methods = list(dict.fromkeys(m for (_, m, _) in agg))
     kinds = {m: s["kind"] for (_, m, _), s in agg.items()}
     cmap = plt.get_cmap("tab20")
     style = {m: dict(color=cmap(i % 20), **STYLE.get(kinds[m], _DEFAULT_STYLE)) for i, m in enumerate(methods)}
-    for name, xkey, xlabel in (("psnr_vs_nfe", "nfe", "NFE (measured)"), ("pareto", "time_s", "seconds per image")):
+    for name in names:
+        xkey, xlabel = CURVES[name]
         cols = min(len(tasks), 4) or 1
         rws = max(1, math.ceil(len(tasks) / cols))
         fig, axes = plt.subplots(rws, cols, figsize=(4.2 * cols, 3.4 * rws), squeeze=False)

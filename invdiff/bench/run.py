@@ -18,6 +18,7 @@ position in the batch), so the batch size is recorded in every row.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from .peers import PeerRunner
 from .runners import BaselineRunner, Batch, Job, Runner, SamplerRunner
 from .spec import Method, Suite
 
-__all__ = ["RUNNERS", "resolve_suite", "run_suite", "runner_for"]
+__all__ = ["RUNNERS", "Plan", "Unit", "plan_run", "resolve_suite", "run_suite", "runner_for"]
 
 # Method.kind -> the runner class that runs it
 RUNNERS: dict[str, type[Runner]] = {
@@ -61,6 +62,70 @@ def _save(path: Path, t: torch.Tensor):
     atomic_save(t.detach().cpu().float(), path)
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One method at one grid point and seed on one image batch: the unit of work split over processes
+    (:mod:`invdiff.bench.distributed`).  ``key`` names it; its rows are images ``b0 … b0+n-1``."""
+
+    task: str
+    b0: int
+    n: int
+    method: str
+    kind: str
+    nfe: int
+    seed: int
+
+    @property
+    def key(self) -> tuple:
+        return (self.task, self.b0, self.method, self.nfe, self.seed)
+
+    def row_keys(self) -> list[tuple]:
+        return [(self.task, self.method, self.nfe, self.seed, i) for i in range(self.b0, self.b0 + self.n)]
+
+
+@dataclass
+class Plan:
+    """What a run covers: tasks, methods with their runners, grid points and seeds, images and batches."""
+
+    suite: Suite
+    tasks: list
+    methods: list  # (Method, Runner, grid points, seeds)
+    seeds: list[int]
+    images: torch.Tensor
+    n: int
+    batch_size: int
+
+    def units(self) -> list[Unit]:
+        """Every unit of the run, in the order a single process runs them (task, batch, method, NFE, seed)."""
+        return [
+            Unit(t.name, b0, min(self.batch_size, self.n - b0), m.name, m.kind, p.target, s)
+            for t in self.tasks
+            for b0 in range(0, self.n, self.batch_size)
+            for m, r, grid, ss in self.methods
+            if r.in_grid(t)
+            for p in grid
+            for s in ss
+        ]
+
+
+def plan_run(suite, methods=None, nfe=None, seeds=None, n_images=None, tasks=None, batch_size=None) -> Plan:
+    """The :class:`Plan` of :func:`run_suite` with these arguments (images loaded, runners made)."""
+    suite = resolve_suite(suite)
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds or suite.seeds)
+    task_list = [t for t in suite.tasks if tasks is None or t.name in tasks]
+    method_list = [m for m in suite.methods if methods is None or m.name in methods]
+    if methods is not None and (missing := set(methods) - {m.name for m in method_list}):
+        raise ValueError(f"unknown methods {sorted(missing)} for suite {suite.name!r}")
+    x_all = suite.images()
+    n = len(x_all) if n_images is None else min(int(n_images), len(x_all))
+    nfe = suite.nfe if nfe is None else nfe
+    plan = []
+    for m in method_list:
+        r = runner_for(m)
+        plan.append((m, r, r.grid(nfe), r.seeds(seeds)))
+    return Plan(suite, task_list, plan, seeds, x_all, n, int(batch_size or suite.batch_size))
+
+
 def run_suite(
     suite,
     out_jsonl,
@@ -75,6 +140,12 @@ def run_suite(
     batch_size=None,
     prior=None,
     retry_errors=False,
+    plan: Plan | None = None,
+    only=None,
+    also_done=(),
+    images_to=None,
+    meta_for=None,
+    tags=None,
 ) -> Path:
     """Run (or resume) a suite; returns the JSONL path.
 
@@ -84,57 +155,47 @@ def run_suite(
     CUDA when present.  ``prior``: overrides the suite's prior.  ``retry_errors``: rerun rows
     with status "error".  Reconstructions of the first ``suite.n_show`` images (first seed) go
     to ``<out>_images/`` for :func:`invdiff.bench.report.summarize`'s grids.
+
+    For a process among several (:mod:`invdiff.bench.distributed`): ``plan`` (from :func:`plan_run`)
+    replaces the arguments above it; ``only``: the :attr:`Unit.key` s to run (None: all); ``also_done``:
+    other results files whose rows count as done (read only); ``images_to``: the reconstructions'
+    folder; ``meta_for``: the JSONL whose ``_meta.json`` is written (False: none).  ``tags``: fields
+    added to every row (e.g. the network's precision).
     """
     from tqdm.auto import tqdm
 
     import operators
 
-    suite = resolve_suite(suite)
+    p = plan or plan_run(suite, methods, nfe, seeds, n_images, tasks, batch_size)
+    suite, seeds, n, bs = p.suite, p.seeds, p.n, p.batch_size
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     out = Path(out_jsonl)
     out.parent.mkdir(parents=True, exist_ok=True)
-    img_dir = store.images_dir(out)
-    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds or suite.seeds)
-    task_list = [t for t in suite.tasks if tasks is None or t.name in tasks]
-    method_list = [m for m in suite.methods if methods is None or m.name in methods]
-    if methods is not None and (missing := set(methods) - {m.name for m in method_list}):
-        raise ValueError(f"unknown methods {sorted(missing)} for suite {suite.name!r}")
-    bs = int(batch_size or suite.batch_size)
-    x_all = suite.images()
-    n = len(x_all) if n_images is None else min(int(n_images), len(x_all))
-    nfe = suite.nfe if nfe is None else nfe
-    plan = []  # (method, runner, grid points, seeds)
-    for m in method_list:
-        r = runner_for(m)
-        plan.append((m, r, r.grid(nfe), r.seeds(seeds)))
+    img_dir = Path(images_to) if images_to is not None else store.images_dir(out)
     lp, lp_reason = lpips_metric(device)
 
     done = store.resume(out, retry_errors)
-    cells = [
-        (t.name, m.name, p.target, s)
-        for t in task_list
-        for m, r, grid, ss in plan
-        if r.in_grid(t)
-        for p in grid
-        for s in ss
-    ]
-    bar = tqdm(total=n * len(cells), disable=not progress, desc=f"bench {suite.name}", unit="img")
-    bar.update(sum(1 for c in cells for i in range(n) if (*c, i) in done))
+    for other in also_done:
+        done.update(store.row_key(r) for r in store.read_rows(other) if not retry_errors or r.get("status") != "error")
+    mine = [u for u in p.units() if only is None or u.key in only]
+    bar = tqdm(total=sum(u.n for u in mine), disable=not progress, desc=f"bench {suite.name}", unit="img")
+    bar.update(sum(1 for u in mine for k in u.row_keys() if k in done))
     pr = None
-    for task in task_list:
+    for task in p.tasks:
         for b0 in range(0, n, bs):
             idx = list(range(b0, min(b0 + bs, n)))
             todo = [
-                (m, r, p, s)
-                for m, r, grid, ss in plan
+                (m, r, pt, s)
+                for m, r, grid, ss in p.methods
                 if r.in_grid(task)
-                for p in grid
+                for pt in grid
                 for s in ss
-                if any((task.name, m.name, p.target, s, i) not in done for i in idx)
+                if (only is None or (task.name, b0, m.name, pt.target, s) in only)
+                and any((task.name, m.name, pt.target, s, i) not in done for i in idx)
             ]
             if not todo:
                 continue
-            x = x_all[idx].to(device)
+            x = p.images[idx].to(device)
             op = task.build(suite.shape, len(idx), b0, device)
             y = operators.measure(op, x, task.sigma_y, seed=task.seed, offset=b0)
             batch = Batch(task, suite.shape, idx, x, y, op)
@@ -157,6 +218,7 @@ def run_suite(
                     "seed": seed,
                     "batch_size": len(idx),
                     "device": str(device),
+                    **(tags or {}),
                 }
                 reason = r.applicable(op)
                 if reason is not None:
@@ -176,9 +238,9 @@ def run_suite(
                 bar.update(len(rows))
                 bar.set_postfix_str(f"{task.name} {m.name}@{point.target}")
     bar.close()
-    store.write_meta(
-        out, suite.name, suite.notes, lp_reason or "reported", {t.name: jsonable(t.__dict__) for t in task_list}
-    )
+    if meta_for is not False:
+        tdefs = {t.name: jsonable(t.__dict__) for t in p.tasks}
+        store.write_meta(meta_for or out, suite.name, suite.notes, lp_reason or "reported", tdefs)
     return out
 
 
