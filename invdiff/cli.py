@@ -161,7 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = _sub(sub, "bench", "run a benchmark suite (resumable) and summarise it")
     b.add_argument("suite", help="mnist, photo (128²), photo256, ffhq256 or smoke")
     b.add_argument("--out", default=None, help="output folder (default: bench-SUITE)")
-    b.add_argument("--methods", nargs="*", default=None, help="subset of the suite's methods (default: all)")
+    b.add_argument(
+        "--methods",
+        nargs="*",
+        default=None,
+        help="subset of the suite's methods, and variants of its samplers: NAME:key=value,... "
+        "(e.g. 'ddrm:start=biharmonic,sigma0=0.2') or NAME:meanK (the mean of K draws, charged K × NFE) "
+        "(default: all)",
+    )
     b.add_argument("--nfe", type=pos, nargs="*", default=None, help="NFE list for every sampler (default: the suite's)")
     b.add_argument("--tasks", nargs="*", default=None, help="subset of the suite's tasks (default: all)")
     b.add_argument("--prior", default=None, help="checkpoint overriding the suite's prior (default: the suite's)")

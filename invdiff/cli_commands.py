@@ -210,19 +210,36 @@ def cmd_export(a) -> int:
 
 
 # ---- bench ----------------------------------------------------------------------------------
+def _bench_methods(suite, names, label: str) -> None:
+    """--methods: the suite's method names and well-formed specs of its samplers (checked before any work)."""
+    from .bench.run import select_methods
+
+    if names is None:
+        return
+    known = [m.name for m in suite.methods]
+    unknown = sorted(n for n in set(names) if n not in known and ":" not in n)
+    if unknown:
+        raise UsageError(
+            f"--methods: {', '.join(unknown)} not in suite {label} (it has {', '.join(known)}; "
+            "variants of a sampler: NAME:key=value,... or NAME:meanK)"
+        )
+    try:
+        select_methods(suite, names)
+    except ValueError as e:
+        raise UsageError(f"--methods: {e}") from None
+
+
 def cmd_bench(a) -> int:
     from .bench.suites import SUITES, get_suite
 
     if a.suite not in SUITES:
         raise UsageError(f"unknown suite {a.suite!r}; choose from {', '.join(sorted(SUITES))}")
     suite = get_suite(a.suite)
-    for opt, given, known in (
-        ("--tasks", a.tasks, [t.name for t in suite.tasks]),
-        ("--methods", a.methods, [m.name for m in suite.methods]),
-    ):
-        unknown = sorted(set(given or ()) - set(known))
-        if unknown:
-            raise UsageError(f"{opt}: {', '.join(unknown)} not in suite {a.suite} (it has {', '.join(known)})")
+    known = [t.name for t in suite.tasks]
+    unknown = sorted(set(a.tasks or ()) - set(known))
+    if unknown:
+        raise UsageError(f"--tasks: {', '.join(unknown)} not in suite {a.suite} (it has {', '.join(known)})")
+    _bench_methods(suite, a.methods, a.suite)
     out = Path(a.out or f"bench-{a.suite}")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; bench writes a folder")
