@@ -36,6 +36,10 @@ TASKS = (
 )
 
 
+# --start: the warm-start initializers (invdiff/samplers/warmstart.py INITIALIZERS, "noise" first) and "auto"
+START_CHOICES = ("auto", "noise", "pinv", "tikhonov", "wiener", "biharmonic", "bicubic")
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Appends ``(default: X)`` to each option's help once: not when the help already states its default,
     nor for flags, required options and suppressed defaults."""
@@ -106,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--measurement",
         default=None,
         help="use this image as y instead of measuring IMAGE (default: none, IMAGE is measured)",
+    )
+    r.add_argument(
+        "--start",
+        default="auto",
+        choices=START_CHOICES,
+        help="warm start (Come-Closer-Diffuse-Faster): 'auto' = the classical estimate that fits the task "
+        "(biharmonic, wiener, bicubic, tikhonov) at σ0 = 0.5; 'noise' = the cold start from σ_max",
+    )
+    r.add_argument(
+        "--sigma-start",
+        type=positive_float,
+        default=None,
+        help="σ0, the noise level the sampler starts at (default: 0.5 for a warm start, σ_max for 'noise')",
     )
     r.add_argument("--samples", type=pos, default=1, help="K > 1: write the posterior mean and a std map")
     r.add_argument("--seed", type=nonneg, default=0, help="random seed")

@@ -56,6 +56,7 @@ def _restore_args(a):
         raise UsageError(f"--kernel-size applies to the blur tasks ({', '.join(BLUR_TASKS)}), not to {a.task}")
     if a.kernel_size is not None and a.task == "motion_blur" and a.kernel_size < 3:
         raise UsageError(f"--kernel-size {a.kernel_size}: a motion blur kernel needs at least 3 pixels")
+    _start_args(a)
     out = check_out(a.out, force=a.force)
     std_out = out.with_name(f"{out.stem}_std{out.suffix}")
     std = check_out(std_out, force=a.force, option="the std map") if a.samples > 1 else None
@@ -63,6 +64,31 @@ def _restore_args(a):
     measurement = check_input(a.measurement, "measurement") if a.measurement else None
     _prior_arg(a.prior)
     return out, std, image, measurement, POSTERIOR[a.method]
+
+
+# the tasks each classical initializer of --start is made for (the others fit every task)
+START_TASKS = {
+    "wiener": BLUR_TASKS,
+    "biharmonic": ("inpaint_box", "inpaint_random"),
+    "bicubic": ("sr_avg", "sr_bicubic"),
+}
+
+
+def _start_args(a) -> None:
+    """--start fits --task; --sigma-start is σ0 of a start the sampler can take."""
+    fits = START_TASKS.get(a.start)
+    if fits is not None and a.task not in fits:
+        raise UsageError(
+            f"--start {a.start} applies to {', '.join(fits)}, not to --task {a.task} "
+            "(use auto, noise, pinv or tikhonov, which fit every task)"
+        )
+
+
+def _start_kw(a) -> dict:
+    kw = {"start": a.start}
+    if a.sigma_start is not None:
+        kw["sigma_start"] = a.sigma_start
+    return kw
 
 
 def cmd_restore(a) -> int:
@@ -94,7 +120,7 @@ def cmd_restore(a) -> int:
     else:
         y = operators.measure(op, x, a.sigma_y, seed=a.seed)
     steps = a.steps or fn.default_steps
-    kw = {"sigma_y": a.sigma_y, "x_shape": tuple(x.shape[1:])}
+    kw = {"sigma_y": a.sigma_y, "x_shape": tuple(x.shape[1:]), **_start_kw(a)}
     if a.steps:
         kw["steps"] = a.steps
     warn_if_large(prior, x, a.method, steps, a.samples)
