@@ -129,3 +129,32 @@ def test_restore_samples_with_a_warm_start(digit, tmp_path, capsys):
     assert main([*argv, "--start", "wiener", "--sigma-start", "0.2", "--out", str(out)]) == 0
     assert out.is_file() and (tmp_path / "mean_std.png").is_file()
     assert "posterior mean of 2" in capsys.readouterr().out
+
+
+@needs_mnist
+def test_auto_start_fits_every_operator():
+    """start="auto" names an initializer that runs on every registry operator that builds at 28² (a
+    super-resolution or denoising operator used to raise TypeError: SuperResolution is a builder function)."""
+    from invdiff.samplers.warmstart import auto_initializer, initial_estimate
+
+    prior = invdiff.load_prior("mnist")
+    want = {"sr_avg": "bicubic", "sr_bicubic": "bicubic", "denoise": "tikhonov", "gaussian_blur": "wiener",
+            "inpaint_box": "biharmonic", "phase_retrieval": "noise"}  # fmt: skip
+    for name in operators.OPERATORS:
+        try:
+            op = operators.build(name, (1, 28, 28), batch=2, seed=0)
+        except ValueError:  # colorize needs 3 channels
+            continue
+        start = auto_initializer(prior, op)
+        assert start == want.get(name, start), name
+        y = operators.measure(op, torch.zeros(2, 1, 28, 28), 0.05, seed=0)
+        x = initial_estimate(start, op, y, 0.05, (2, 1, 28, 28), torch.empty(0), name)
+        assert x is None if start == "noise" else (x.shape == (2, 1, 28, 28) and torch.isfinite(x).all()), name
+
+
+@needs_mnist
+@pytest.mark.parametrize("task", ["sr_bicubic", "denoise"])
+def test_restore_default_start_on_sr_and_denoising(task, digit, tmp_path):
+    out = tmp_path / "r.png"
+    assert main(["restore", str(digit[0]), "--task", task, "--method", "ddrm", "--steps", "2", "--out", str(out)]) == 0
+    assert out.is_file()

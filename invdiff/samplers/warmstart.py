@@ -46,7 +46,7 @@ def auto_initializer(prior, op) -> str:
         return "biharmonic"
     if isinstance(op, (operators.CircularBlur, operators.ReflectBlur)):
         return "wiener"
-    if isinstance(op, operators.SuperResolution):
+    if isinstance(op, operators.SeparableDownsampling):  # what operators.SuperResolution (a function) builds
         return "bicubic"
     return "tikhonov"
 
