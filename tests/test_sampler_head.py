@@ -148,3 +148,15 @@ def test_warm_start_beats_cold_start_on_mnist_at_nfe_10(name):
     warm = invdiff.solve(y, op, prior, method=name, sigma_y=0.05, steps=10, start="biharmonic", sigma_start=0.5)
     p_cold, p_warm = (float(invdiff.psnr(v.clamp(-1, 1), x).mean()) for v in (cold, warm))
     assert p_warm > p_cold + 3, (p_cold, p_warm)
+
+
+def test_daps_warm_start_below_its_sigma_min():
+    """DAPS's annealing grid ends at sigma_min = 0.1; a warm start at σ0 <= 0.1 anneals from σ0 towards σ0/2
+    (the first ``steps`` of ``steps + 1`` levels; it raised "need 0 < sigma_min < sigma_max")."""
+    prior, op, y = problem()
+    seen = []
+    x = POSTERIOR["daps"](
+        prior, op, y, sigma_y=0.05, steps=3, ode_steps=1, langevin_steps=3, start="pinv", sigma_start=0.1,
+        callback=lambda i, s, *_: seen.append(s),
+    )  # fmt: skip
+    assert bool(torch.isfinite(x).all()) and seen[0] == pytest.approx(0.1) and 0.05 < min(seen) < 0.1
