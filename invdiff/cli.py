@@ -36,6 +36,10 @@ TASKS = (
 )
 
 
+# --start: the warm-start initializers (invdiff/samplers/warmstart.py INITIALIZERS, "noise" first) and "auto"
+START_CHOICES = ("auto", "noise", "pinv", "tikhonov", "wiener", "biharmonic", "bicubic")
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Appends ``(default: X)`` to each option's help once: not when the help already states its default,
     nor for flags, required options and suppressed defaults."""
@@ -114,6 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="use this image as y instead of measuring IMAGE (default: none, IMAGE is measured)",
     )
+    r.add_argument(
+        "--start",
+        default="auto",
+        choices=START_CHOICES,
+        help="warm start (Come-Closer-Diffuse-Faster): 'auto' = the classical estimate that fits the task "
+        "(biharmonic, wiener, bicubic, tikhonov) at σ0 = 0.5; 'noise' = the cold start from σ_max",
+    )
+    r.add_argument(
+        "--sigma-start",
+        type=positive_float,
+        default=None,
+        help="σ0, the noise level the sampler starts at (default: 0.5 for a warm start, σ_max for 'noise')",
+    )
     r.add_argument("--samples", type=pos, default=1, help="K > 1: write the posterior mean and a std map")
     r.add_argument("--seed", type=nonneg, default=0, help="random seed")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
@@ -185,7 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("suite", help="mnist, photo (128²), photo256, ffhq256 or smoke")
     b.add_argument("--out", default=None, help="output folder (default: bench-SUITE)")
-    b.add_argument("--methods", nargs="*", default=None, help="subset of the suite's methods (default: all)")
+    b.add_argument(
+        "--methods",
+        nargs="*",
+        default=None,
+        help="subset of the suite's methods, and variants of its samplers: NAME:key=value,... "
+        "(e.g. 'ddrm:start=biharmonic,sigma0=0.2') or NAME:meanK (the mean of K draws, charged K × NFE) "
+        "(default: all)",
+    )
     b.add_argument("--nfe", type=pos, nargs="*", default=None, help="NFE list for every sampler (default: the suite's)")
     b.add_argument("--tasks", nargs="*", default=None, help="subset of the suite's tasks (default: all)")
     b.add_argument("--prior", default=None, help="checkpoint overriding the suite's prior (default: the suite's)")

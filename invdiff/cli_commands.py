@@ -66,6 +66,7 @@ def _restore_args(a):
         raise UsageError(f"--kernel-size applies to the blur tasks ({', '.join(BLUR_TASKS)}), not to {a.task}")
     if a.kernel_size is not None and a.task == "motion_blur" and a.kernel_size < 3:
         raise UsageError(f"--kernel-size {a.kernel_size}: a motion blur kernel needs at least 3 pixels")
+    _start_args(a)
     out = check_out(a.out, force=a.force)
     std_out = out.with_name(f"{out.stem}_std{out.suffix}")
     std = check_out(std_out, force=a.force, option="the std map") if a.samples > 1 else None
@@ -73,6 +74,31 @@ def _restore_args(a):
     measurement = check_input(a.measurement, "measurement") if a.measurement else None
     _prior_arg(a.prior)
     return out, std, image, measurement, POSTERIOR[a.method]
+
+
+# the tasks each classical initializer of --start is made for (the others fit every task)
+START_TASKS = {
+    "wiener": BLUR_TASKS,
+    "biharmonic": ("inpaint_box", "inpaint_random"),
+    "bicubic": ("sr_avg", "sr_bicubic"),
+}
+
+
+def _start_args(a) -> None:
+    """--start fits --task; --sigma-start is σ0 of a start the sampler can take."""
+    fits = START_TASKS.get(a.start)
+    if fits is not None and a.task not in fits:
+        raise UsageError(
+            f"--start {a.start} applies to {', '.join(fits)}, not to --task {a.task} "
+            "(use auto, noise, pinv or tikhonov, which fit every task)"
+        )
+
+
+def _start_kw(a) -> dict:
+    kw = {"start": a.start}
+    if a.sigma_start is not None:
+        kw["sigma_start"] = a.sigma_start
+    return kw
 
 
 def cmd_restore(a) -> int:
@@ -104,7 +130,7 @@ def cmd_restore(a) -> int:
     else:
         y = operators.measure(op, x, a.sigma_y, seed=a.seed)
     steps = a.steps or fn.default_steps
-    kw = {"sigma_y": a.sigma_y, "x_shape": tuple(x.shape[1:])}
+    kw = {"sigma_y": a.sigma_y, "x_shape": tuple(x.shape[1:]), **_start_kw(a)}
     if a.steps:
         kw["steps"] = a.steps
     warn_if_large(prior, x, a.method, steps, a.samples)
@@ -221,19 +247,36 @@ def cmd_export(a) -> int:
 
 
 # ---- bench ----------------------------------------------------------------------------------
+def _bench_methods(suite, names, label: str) -> None:
+    """--methods: the suite's method names and well-formed specs of its samplers (checked before any work)."""
+    from .bench.run import select_methods
+
+    if names is None:
+        return
+    known = [m.name for m in suite.methods]
+    unknown = sorted(n for n in set(names) if n not in known and ":" not in n)
+    if unknown:
+        raise UsageError(
+            f"--methods: {', '.join(unknown)} not in suite {label} (it has {', '.join(known)}; "
+            "variants of a sampler: NAME:key=value,... or NAME:meanK)"
+        )
+    try:
+        select_methods(suite, names)
+    except ValueError as e:
+        raise UsageError(f"--methods: {e}") from None
+
+
 def cmd_bench(a) -> int:
     from .bench.suites import SUITES, get_suite
 
     if a.suite not in SUITES:
         raise UsageError(f"unknown suite {a.suite!r}; choose from {', '.join(sorted(SUITES))}")
     suite = get_suite(a.suite)
-    for opt, given, known in (
-        ("--tasks", a.tasks, [t.name for t in suite.tasks]),
-        ("--methods", a.methods, [m.name for m in suite.methods]),
-    ):
-        unknown = sorted(set(given or ()) - set(known))
-        if unknown:
-            raise UsageError(f"{opt}: {', '.join(unknown)} not in suite {a.suite} (it has {', '.join(known)})")
+    known = [t.name for t in suite.tasks]
+    unknown = sorted(set(a.tasks or ()) - set(known))
+    if unknown:
+        raise UsageError(f"--tasks: {', '.join(unknown)} not in suite {a.suite} (it has {', '.join(known)})")
+    _bench_methods(suite, a.methods, a.suite)
     out = Path(a.out or f"bench-{a.suite}")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; bench writes a folder")

@@ -162,3 +162,15 @@ def test_auto_start_picks_an_initializer_for_every_registry_operator(opname):
                 "sr_bicubic": "bicubic", "gaussian_blur": "wiener", "uniform_blur": "wiener", "motion_blur": "wiener",
                 "gaussian_blur_reflect": "wiener", "phase_retrieval": "noise"}  # fmt: skip
     assert got == expected.get(opname, "tikhonov")
+
+
+def test_daps_warm_start_below_its_sigma_min():
+    """DAPS's annealing grid ends at sigma_min = 0.1; a warm start at σ0 <= 0.1 anneals from σ0 towards σ0/2
+    (the first ``steps`` of ``steps + 1`` levels; it raised "need 0 < sigma_min < sigma_max")."""
+    prior, op, y = problem()
+    seen = []
+    x = POSTERIOR["daps"](
+        prior, op, y, sigma_y=0.05, steps=3, ode_steps=1, langevin_steps=3, start="pinv", sigma_start=0.1,
+        callback=lambda i, s, *_: seen.append(s),
+    )  # fmt: skip
+    assert bool(torch.isfinite(x).all()) and seen[0] == pytest.approx(0.1) and 0.05 < min(seen) < 0.1

@@ -2,7 +2,8 @@
 
 One module per job, imported on first use:
 
-- :mod:`~invdiff.bench.spec`: :class:`Task`, :class:`Method`, :class:`Suite` (plain data);
+- :mod:`~invdiff.bench.spec`: :class:`Task`, :class:`Method`, :class:`Suite` (plain data), and
+  :func:`parse_spec` for method specs such as ``"ddrm:start=biharmonic,sigma0=0.2"`` or ``"ddrm:mean8"``;
 - :mod:`~invdiff.bench.suites`: the named suites (:func:`get_suite`: mnist, photo, photo256, ffhq256, smoke);
 - :mod:`~invdiff.bench.runners`: how each kind of method runs (grid, applicability, keywords, the call);
 - :mod:`~invdiff.bench.peers`: deepinv's DPS / DiffPIR / DDRM as peers (:func:`run_deepinv`);
@@ -25,6 +26,8 @@ _EXPORTS = {
     "Task": "spec",
     "Method": "spec",
     "Suite": "spec",
+    "parse_spec": "spec",
+    "select_methods": "run",
     "run_suite": "run",
     "resolve_suite": "run",
     "runner_for": "run",
@@ -53,6 +56,7 @@ __all__ = [
     "get_suite",
     "headline",
     "lpips_metric",
+    "parse_spec",
     "read_rows",
     "resolve_suite",
     "row_key",
@@ -60,6 +64,7 @@ __all__ = [
     "run_distributed",
     "run_suite",
     "runner_for",
+    "select_methods",
     "summarize",
 ]
 

@@ -1,4 +1,8 @@
-"""Figures of a results file: PSNR vs NFE, PSNR vs seconds per image (the Pareto view), image grids."""
+"""Figures of a results file: PSNR vs NFE, PSNR vs seconds per image (the Pareto view), image grids.
+
+Every method is a curve over its NFEs; a method spec (a warm start such as "ddrm:start=noise", or a
+posterior mean "ddrm:mean8", drawn at its true cost: 8 × NFE and 8 draws' seconds) is one too.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,23 @@ from pathlib import Path
 
 import torch
 
+from .store import image_file
+
 __all__ = ["CURVES", "curves", "grid"]
 
 # marker and line style by the rows' "kind" (our samplers: the default)
 STYLE = {"baseline": {"marker": "s", "ls": "-"}, "deepinv": {"marker": "^", "ls": "--"}}
 _DEFAULT_STYLE = {"marker": "o", "ls": "-"}
+
+
+def _style(method: str, kind) -> dict:
+    """Marker and line style: by kind; a spec ("ddrm:mean8", "ddrm:start=noise") gets its own marker
+    (diamond for a posterior mean, down-triangle for other keywords) and a dash-dot line."""
+    if ":" in method and kind in (None, "sampler", "custom"):
+        items = method.split(":", 1)[1].split(",")
+        mean = any(i.strip().startswith("mean") and "=" not in i for i in items)
+        return {"marker": "D" if mean else "v", "ls": "-."}
+    return STYLE.get(kind, _DEFAULT_STYLE)
 
 
 def _pyplot():
@@ -26,19 +42,21 @@ def _pyplot():
 CURVES = {"psnr_vs_nfe": ("nfe", "NFE (measured)"), "pareto": ("time_s", "seconds per image")}
 
 
-def curves(agg: dict, tasks: list[str], out_dir: Path, names=tuple(CURVES)) -> None:
+def curves(agg: dict, tasks: list[str], out_dir: Path, names=tuple(CURVES)) -> dict[str, list[str]]:
     """``psnr_vs_nfe.png`` (PSNR vs measured NFE) and ``pareto.png`` (PSNR vs seconds per image), one panel
     per task; methods without a network (measured NFE 0) are a horizontal line in the first.  ``names``:
-    which of the two to draw."""
+    which of the two to draw.  Returns the methods drawn in each figure ({"psnr_vs_nfe": [...], ...})."""
+    drawn: dict[str, list[str]] = {}
     if not names:
-        return
+        return drawn
     plt = _pyplot()
     methods = list(dict.fromkeys(m for (_, m, _) in agg))
     kinds = {m: s["kind"] for (_, m, _), s in agg.items()}
     cmap = plt.get_cmap("tab20")
-    style = {m: dict(color=cmap(i % 20), **STYLE.get(kinds[m], _DEFAULT_STYLE)) for i, m in enumerate(methods)}
+    style = {m: dict(color=cmap(i % 20), **_style(m, kinds[m])) for i, m in enumerate(methods)}
     for name in names:
         xkey, xlabel = CURVES[name]
+        seen: dict[str, None] = {}
         cols = min(len(tasks), 4) or 1
         rws = max(1, math.ceil(len(tasks) / cols))
         fig, axes = plt.subplots(rws, cols, figsize=(4.2 * cols, 3.4 * rws), squeeze=False)
@@ -53,6 +71,7 @@ def curves(agg: dict, tasks: list[str], out_dir: Path, names=tuple(CURVES)) -> N
                     continue
                 xs, ys, es = zip(*pts)
                 st = style[m]
+                seen[m] = None
                 if xkey == "nfe" and max(xs) == 0:  # no network: a horizontal reference line
                     ax.axhline(ys[0], ls=":", lw=1, color=st["color"])
                     continue
@@ -77,6 +96,8 @@ def curves(agg: dict, tasks: list[str], out_dir: Path, names=tuple(CURVES)) -> N
         fig.tight_layout(rect=(0, 0.06 + 0.03 * math.ceil(len(methods) / 8), 1, 1))
         fig.savefig(out_dir / f"{name}.png", dpi=110)
         plt.close(fig)
+        drawn[name] = list(seen)
+    return drawn
 
 
 def grid(d: Path, task: str, agg: dict, path: Path) -> None:
@@ -88,11 +109,11 @@ def grid(d: Path, task: str, agg: dict, path: Path) -> None:
     cols = [("ground truth", d / "_gt.pt"), ("measurement", d / "_measurement.pt")]
     chosen: dict = {}
     for (t, m, g), s in agg.items():
-        if t != task or not (d / f"{m}@{g}.pt").is_file():
+        if t != task or not (d / image_file(m, g)).is_file():
             continue
         if m not in chosen or s["default"] or (not agg[(t, m, chosen[m])]["default"] and g > chosen[m]):
             chosen[m] = g
-    cols += [(f"{m}@{g}\n{agg[(task, m, g)]['psnr'][0]:.1f} dB", d / f"{m}@{g}.pt") for m, g in chosen.items()]
+    cols += [(f"{m}@{g}\n{agg[(task, m, g)]['psnr'][0]:.1f} dB", d / image_file(m, g)) for m, g in chosen.items()]
     ims = [torch.load(p, weights_only=True) for _, p in cols]
     k = min(len(i) for i in ims)
     fig, axes = plt.subplots(k, len(cols), figsize=(1.3 * len(cols), 1.3 * k + 0.4), squeeze=False)

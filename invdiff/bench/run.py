@@ -13,10 +13,15 @@ sampler draws its noise per sample, so an image's result does not depend on the 
 images of its batch.  Samplers that take an ``offset`` keyword get the batch start,
 which makes results independent of the batch size too; others depend on (seed,
 position in the batch), so the batch size is recorded in every row.
+
+Methods may be specs of the suite's samplers (:func:`select_methods`): ``"ddrm:start=noise,sigma0=0.2"``
+runs DDRM with those keywords; ``"ddrm:mean8"`` averages 8 draws (rows carry ``draws``: 8), at
+``nfe_target`` 8 × the per-draw target and the measured NFE and time of all 8.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +32,9 @@ from . import store
 from .measure import display, jsonable, lpips_metric, peak_memory, reset_peak, score, sync
 from .peers import PeerRunner
 from .runners import BaselineRunner, Batch, Job, Runner, SamplerRunner
-from .spec import Method, Suite
+from .spec import Method, Suite, parse_spec
 
-__all__ = ["RUNNERS", "Plan", "Unit", "plan_run", "resolve_suite", "run_suite", "runner_for"]
+__all__ = ["RUNNERS", "Plan", "Unit", "plan_run", "resolve_suite", "run_suite", "runner_for", "select_methods"]
 
 # Method.kind -> the runner class that runs it
 RUNNERS: dict[str, type[Runner]] = {
@@ -45,6 +50,42 @@ def runner_for(m: Method) -> Runner:
     if m.kind not in RUNNERS:
         raise ValueError(f"method {m.name!r} has unknown kind {m.kind!r}; choose from {sorted(RUNNERS)}")
     return RUNNERS[m.kind](m)
+
+
+def select_methods(suite: Suite, names=None) -> list[Method]:
+    """The methods to run: the suite's (all when ``names`` is None, else those named, in the suite's
+    order), then each method spec among ``names`` (``"ddrm:start=noise"``, ``"ddrm:mean8"``:
+    :func:`invdiff.bench.spec.parse_spec`) in the order given.  A spec's base must be one of the
+    suite's samplers; it inherits that method's NFE list, function and keywords.  Unknown names,
+    malformed specs and keywords the sampler does not take are a ``ValueError`` (one line)."""
+    if names is None:
+        return list(suite.methods)
+    if isinstance(names, str):
+        names = [names]
+    names = list(dict.fromkeys(str(n).strip() for n in names))
+    by_name = {m.name: m for m in suite.methods}
+    unknown = [n for n in names if n not in by_name and ":" not in n]
+    if unknown:
+        raise ValueError(
+            f"unknown methods {sorted(unknown)} for suite {suite.name!r} (it has {', '.join(by_name)}; "
+            "variants of a sampler: NAME:ITEM,... e.g. ddrm:start=noise, ddrm:mean8)"
+        )
+    out = [m for m in suite.methods if m.name in names]
+    samplers = [m.name for m in suite.methods if m.kind in ("sampler", "custom")]
+    for n in names:
+        if n in by_name:
+            continue
+        spec = parse_spec(n)
+        base = by_name.get(spec.key)
+        if base is None or base.kind not in ("sampler", "custom"):
+            raise ValueError(
+                f"method spec {n!r}: {spec.key!r} is not a sampler of suite {suite.name!r} "
+                f"(its samplers: {', '.join(samplers) or 'none'})"
+            )
+        m = dataclasses.replace(base, name=spec.name, kw={**base.kw, **spec.kw}, samples=spec.samples, base=base.key)
+        runner_for(m)  # checks the sampler's keywords now, before any work
+        out.append(m)
+    return out
 
 
 def resolve_suite(suite) -> Suite:
@@ -113,9 +154,7 @@ def plan_run(suite, methods=None, nfe=None, seeds=None, n_images=None, tasks=Non
     suite = resolve_suite(suite)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds or suite.seeds)
     task_list = [t for t in suite.tasks if tasks is None or t.name in tasks]
-    method_list = [m for m in suite.methods if methods is None or m.name in methods]
-    if methods is not None and (missing := set(methods) - {m.name for m in method_list}):
-        raise ValueError(f"unknown methods {sorted(missing)} for suite {suite.name!r}")
+    method_list = select_methods(suite, methods)
     x_all = suite.images()
     n = len(x_all) if n_images is None else min(int(n_images), len(x_all))
     nfe = suite.nfe if nfe is None else nfe
@@ -150,8 +189,9 @@ def run_suite(
     """Run (or resume) a suite; returns the JSONL path.
 
     ``suite``: a :class:`Suite` or a name from :mod:`invdiff.bench.suites`.  ``methods``/``tasks``:
-    names to keep.  ``nfe``: target NFEs replacing every sampler's list.  ``seeds``: an int n
-    (seeds 0..n-1) or a list.  ``n_images``: the first n test images.  ``device``: defaults to
+    names to keep; ``methods`` may add specs of the suite's samplers (:func:`select_methods`).
+    ``nfe``: target NFEs replacing every sampler's list (per draw for a posterior mean).
+    ``seeds``: an int n (seeds 0..n-1) or a list.  ``n_images``: the first n test images.  ``device``: defaults to
     CUDA when present.  ``prior``: overrides the suite's prior.  ``retry_errors``: rerun rows
     with status "error".  Reconstructions of the first ``suite.n_show`` images (first seed) go
     to ``<out>_images/`` for :func:`invdiff.bench.report.summarize`'s grids.
@@ -219,6 +259,7 @@ def run_suite(
                     "batch_size": len(idx),
                     "device": str(device),
                     **(tags or {}),
+                    **({"draws": m.samples} if m.samples != 1 else {}),
                 }
                 reason = r.applicable(op)
                 if reason is not None:
@@ -231,7 +272,7 @@ def run_suite(
                         pr = _load_prior(suite, prior, device)
                     rows, xh = _run_batch(r, batch, Job(point, seed, params, pr), base, lp, device)
                 if xh is not None and show and seed == seeds[0]:
-                    _save(img_dir / task.name / f"{m.name}@{point.target}.pt", xh[: suite.n_show])
+                    _save(img_dir / task.name / store.image_file(m.name, point.target), xh[: suite.n_show])
                 rows = [row for row in rows if store.row_key(row) not in done]
                 store.append(out, rows)
                 done.update(store.row_key(row) for row in rows)

@@ -16,7 +16,18 @@ from torch import Tensor
 
 from .spec import Method, Suite, Task
 
-__all__ = ["BaselineRunner", "Batch", "GridPoint", "Job", "Runner", "SamplerRunner", "nfe_per_step", "nfe_points"]
+__all__ = [
+    "HARNESS_KW",
+    "BaselineRunner",
+    "Batch",
+    "GridPoint",
+    "Job",
+    "Runner",
+    "SamplerRunner",
+    "check_sampler_kw",
+    "nfe_per_step",
+    "nfe_points",
+]
 
 
 @dataclass(frozen=True)
@@ -67,9 +78,12 @@ class Runner:
     """The interface; subclasses override what differs for their kind."""
 
     uses_prior = True  # False: the run never loads the suite's prior for this method
+    averages = False  # True: the runner can average ``Method.samples`` draws
 
     def __init__(self, method: Method):
         self.method = method
+        if method.samples != 1 and not self.averages:
+            raise ValueError(f"method {method.name!r}: a posterior mean (meanK) applies to our samplers only")
 
     def grid(self, nfe=None) -> list[GridPoint]:
         """The grid points; ``nfe`` (target NFEs) replaces the method's own list."""
@@ -87,9 +101,10 @@ class Runner:
         return None
 
     def params(self, task: Task, suite: Suite, device) -> tuple[dict, str | None]:
-        """The method's keywords on ``task`` and a note (None, or why a tuning step failed)."""
+        """The method's keywords on ``task`` and a note (None, or why a tuning step failed): the task's
+        ``method_kw`` for it, then the method's own ``kw`` (a spec's keywords win)."""
         m = self.method
-        return {**m.kw, **task.method_kw.get(m.name, {})}, None
+        return {**task.method_kw.get(m.key, {}), **m.kw}, None
 
     def __call__(self, batch: Batch, job: Job) -> Tensor:
         """The reconstruction of ``batch`` ([-1, 1], unclamped)."""
@@ -111,8 +126,37 @@ def _nfe_per_step(fn, kw: dict) -> int:
 nfe_per_step = _nfe_per_step  # public: invdiff.tune and invdiff.solve turn steps into NFE with it
 
 
+# keywords the harness passes to every sampler itself (a spec may not set them)
+HARNESS_KW = ("sigma_y", "steps", "seed", "x_shape", "offset", "callback")
+
+
+def check_sampler_kw(fn, label: str, kw: dict) -> None:
+    """ValueError (one line) for a keyword ``fn`` does not take, one the harness sets, or a bad warm start."""
+    from ..samplers.warmstart import INITIALIZERS
+
+    params = inspect.signature(fn).parameters
+    open_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in HARNESS_KW]
+    for k, v in kw.items():
+        if k in HARNESS_KW:
+            raise ValueError(f"method {label!r}: {k} is set by the benchmark (use --nfe for steps, --seeds for seeds)")
+        if k not in accepted and not open_kw:
+            raise ValueError(f"method {label!r}: the sampler takes no keyword {k!r}; it takes {', '.join(accepted)}")
+        if k == "start" and not (isinstance(v, str) and v in ("auto", *INITIALIZERS)):
+            raise ValueError(f"method {label!r}: start={v!r}; choose from auto, {', '.join(INITIALIZERS)}")
+        if k == "sigma_start" and v is not None:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise ValueError(f"method {label!r}: sigma0 (sigma_start) must be a number > 0 (inf: σ_max), got {v!r}")
+
+
 class SamplerRunner(Runner):
-    """Our posterior samplers (``invdiff.samplers.POSTERIOR``) or ``Method.fn`` with their signature."""
+    """Our posterior samplers (``invdiff.samplers.POSTERIOR``) or ``Method.fn`` with their signature.
+
+    ``Method.samples`` = K > 1: the mean of K draws, draw k with seed ``sample_seed(seed, k)``
+    (as :func:`invdiff.posterior_stats`), so NFE and time are K times one draw's.
+    """
+
+    averages = True
 
     def __init__(self, method: Method):
         super().__init__(method)
@@ -121,13 +165,19 @@ class SamplerRunner(Runner):
         else:
             from ..samplers import POSTERIOR
 
-            if method.name not in POSTERIOR:
-                raise ValueError(f"unknown sampler {method.name!r}; choose from {sorted(POSTERIOR)} or pass fn=")
-            self.fn = POSTERIOR[method.name]
+            if method.key not in POSTERIOR:
+                raise ValueError(f"unknown sampler {method.key!r}; choose from {sorted(POSTERIOR)} or pass fn=")
+            self.fn = POSTERIOR[method.key]
+        if isinstance(method.samples, bool) or not isinstance(method.samples, int) or method.samples < 1:
+            raise ValueError(f"method {method.name!r}: samples must be an int >= 1, got {method.samples!r}")
+        check_sampler_kw(self.fn, method.name, method.kw)
 
     def grid(self, nfe=None) -> list[GridPoint]:
+        """Targets per draw (``nfe``, or the default and ``Method.nfe``); a mean of K draws is charged K × it."""
         per = _nfe_per_step(self.fn, self.method.kw)
-        return nfe_points(int(getattr(self.fn, "default_steps", 100)) * per, per, nfe, self.method.nfe)
+        k = self.method.samples
+        pts = nfe_points(int(getattr(self.fn, "default_steps", 100)) * per, per, nfe, self.method.nfe)
+        return [GridPoint(p.target * k, p.steps, p.default) for p in pts]
 
     def applicable(self, op) -> str | None:
         from operators import linalg
@@ -139,16 +189,28 @@ class SamplerRunner(Runner):
         kw = dict(job.params)
         if "offset" in inspect.signature(self.fn).parameters:
             kw["offset"] = batch.offset
-        return self.fn(
-            job.prior,
-            batch.op,
-            batch.y,
-            sigma_y=batch.task.sigma_y,
-            steps=job.point.steps,
-            seed=job.seed,
-            x_shape=batch.shape,
-            **kw,
-        )
+
+        def draw(seed: int) -> Tensor:
+            return self.fn(
+                job.prior,
+                batch.op,
+                batch.y,
+                sigma_y=batch.task.sigma_y,
+                steps=job.point.steps,
+                seed=seed,
+                x_shape=batch.shape,
+                **kw,
+            )
+
+        if self.method.samples == 1:
+            return draw(job.seed)
+        from ..rng import sample_seed
+
+        mean = None
+        for k in range(self.method.samples):  # the running mean of posterior_stats, in float64
+            xk = draw(sample_seed(job.seed, k))
+            mean = xk.double() if mean is None else mean + (xk.double() - mean) / (k + 1)
+        return mean.to(xk.dtype)
 
 
 class BaselineRunner(Runner):

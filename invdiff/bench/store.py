@@ -17,6 +17,7 @@ from pathlib import Path
 __all__ = [
     "KEY",
     "append",
+    "image_file",
     "images_dir",
     "meta_path",
     "read_meta",
@@ -39,6 +40,13 @@ def row_key(r: dict) -> tuple:
 def meta_path(jsonl) -> Path:
     jsonl = Path(jsonl)
     return jsonl.parent / f"{jsonl.stem}_meta.json"
+
+
+def image_file(method: str, target) -> str:
+    """The file name of a method's shown reconstructions at NFE ``target``: ``<method>@<target>.pt``, with
+    characters that some file systems refuse (a spec's ':', '/', …) replaced by '_'."""
+    safe = "".join(c if c.isalnum() or c in "._=,+-" else "_" for c in str(method))
+    return f"{safe}@{target}.pt"
 
 
 def images_dir(jsonl) -> Path:

@@ -85,9 +85,22 @@ def ffhq_tasks(sigma_y: float = SIGMA_Y) -> list[Task]:
     ]
 
 
-SAMPLERS = ("dps", "pigdm", "ddrm", "ddnm", "diffpir", "reddiff", "daps")
 PEERS = ("dps", "diffpir", "ddrm")
 BASELINES = ("pinv", "wiener", "biharmonic", "bicubic", "tv_denoise")
+
+
+def samplers() -> tuple[str, ...]:
+    """The posterior samplers a suite runs: every name in ``invdiff.samplers.POSTERIOR``, in its order
+    (read when called, so a sampler added to the registry joins every suite)."""
+    from invdiff.samplers import POSTERIOR
+
+    return tuple(POSTERIOR)
+
+
+def __getattr__(name):  # SAMPLERS is derived from the registry on first use (importing this module stays light)
+    if name == "SAMPLERS":
+        return samplers()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def methods(
@@ -98,7 +111,7 @@ def methods(
     ``only_matched``: run the samplers at the ``matched`` NFEs only (pass ``nfe=`` to
     :func:`invdiff.bench.run_suite` for the same effect on a ready suite).
     """
-    out = [Method(m, "sampler", tuple(matched)) for m in SAMPLERS]
+    out = [Method(m, "sampler", tuple(matched)) for m in samplers()]
     if peers:
         out += [Method(f"deepinv-{m}", "deepinv", tuple(matched)) for m in PEERS]
     if baselines:

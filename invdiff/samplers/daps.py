@@ -77,7 +77,9 @@ def daps(
         raise ValueError("daps: need tau > 0, lr >= 0, lr_min_ratio >= 0, ode_steps >= 1, langevin_steps >= 0")
 
     def grid(prior, n, top):  # the reference's layout: the first n of n + 1 EDM levels, then 0
-        g = karras_sigmas(n + 1, sigma_min, sigma_max if top is None else top)
+        # a warm start at or below sigma_min anneals from σ0 to σ0/2 (as ddpm_grid without a schedule)
+        lo = sigma_min if top is None or top > sigma_min else top / 2
+        g = karras_sigmas(n + 1, lo, sigma_max if top is None else top)
         return torch.cat([g[:n], g.new_zeros(1)])
 
     h = posterior_head(
