@@ -21,7 +21,6 @@ runs DDRM with those keywords; ``"ddrm:mean8"`` averages 8 draws (rows carry ``d
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +31,11 @@ from . import store
 from .measure import display, jsonable, lpips_metric, peak_memory, reset_peak, score, sync
 from .peers import PeerRunner
 from .runners import BaselineRunner, Batch, Job, Runner, SamplerRunner
-from .spec import Method, Suite, parse_spec
+from .select import select_methods
+from .spec import Method, Suite
 
 __all__ = ["RUNNERS", "Plan", "Unit", "plan_run", "resolve_suite", "run_suite", "runner_for", "select_methods"]
+
 
 # Method.kind -> the runner class that runs it
 RUNNERS: dict[str, type[Runner]] = {
@@ -50,42 +51,6 @@ def runner_for(m: Method) -> Runner:
     if m.kind not in RUNNERS:
         raise ValueError(f"method {m.name!r} has unknown kind {m.kind!r}; choose from {sorted(RUNNERS)}")
     return RUNNERS[m.kind](m)
-
-
-def select_methods(suite: Suite, names=None) -> list[Method]:
-    """The methods to run: the suite's (all when ``names`` is None, else those named, in the suite's
-    order), then each method spec among ``names`` (``"ddrm:start=noise"``, ``"ddrm:mean8"``:
-    :func:`invdiff.bench.spec.parse_spec`) in the order given.  A spec's base must be one of the
-    suite's samplers; it inherits that method's NFE list, function and keywords.  Unknown names,
-    malformed specs and keywords the sampler does not take are a ``ValueError`` (one line)."""
-    if names is None:
-        return list(suite.methods)
-    if isinstance(names, str):
-        names = [names]
-    names = list(dict.fromkeys(str(n).strip() for n in names))
-    by_name = {m.name: m for m in suite.methods}
-    unknown = [n for n in names if n not in by_name and ":" not in n]
-    if unknown:
-        raise ValueError(
-            f"unknown methods {sorted(unknown)} for suite {suite.name!r} (it has {', '.join(by_name)}; "
-            "variants of a sampler: NAME:ITEM,... e.g. ddrm:start=noise, ddrm:mean8)"
-        )
-    out = [m for m in suite.methods if m.name in names]
-    samplers = [m.name for m in suite.methods if m.kind in ("sampler", "custom")]
-    for n in names:
-        if n in by_name:
-            continue
-        spec = parse_spec(n)
-        base = by_name.get(spec.key)
-        if base is None or base.kind not in ("sampler", "custom"):
-            raise ValueError(
-                f"method spec {n!r}: {spec.key!r} is not a sampler of suite {suite.name!r} "
-                f"(its samplers: {', '.join(samplers) or 'none'})"
-            )
-        m = dataclasses.replace(base, name=spec.name, kw={**base.kw, **spec.kw}, samples=spec.samples, base=base.key)
-        runner_for(m)  # checks the sampler's keywords now, before any work
-        out.append(m)
-    return out
 
 
 def resolve_suite(suite) -> Suite:
@@ -154,7 +119,7 @@ def plan_run(suite, methods=None, nfe=None, seeds=None, n_images=None, tasks=Non
     suite = resolve_suite(suite)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds or suite.seeds)
     task_list = [t for t in suite.tasks if tasks is None or t.name in tasks]
-    method_list = select_methods(suite, methods)
+    method_list = select_methods(suite, methods, runner_for)
     x_all = suite.images()
     n = len(x_all) if n_images is None else min(int(n_images), len(x_all))
     nfe = suite.nfe if nfe is None else nfe

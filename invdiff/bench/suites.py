@@ -15,13 +15,11 @@ scaled from 256 to 28 pixels (factor 28/256 ≈ 0.109):
 | sr2 / sr4 | sr_bicubic | ×2 / ×4 bicubic down-sampling (28 → 14 / 7) | |
 | denoise | denoise | y = x + n | |
 
-Per-task sampler settings from the reference code (REFERENCES.md): DPS ζ = 0.3 (blur,
-SR) / 0.5 (inpainting), scaled by √(1000/N) at N < 1000 steps (``zeta_scaling="sqrt"``:
-the reference's ζ is per step for 1000 steps; see invdiff/samplers/dps.py); DiffPIR ζ = 0.1 (blur, SR) / 1.0 (inpainting); DAPS η = 1e-4
-(SR, Gaussian blur, random inpainting) / 5e-5 (box inpainting, motion blur); paper
-defaults otherwise.  Methods: the 7 samplers at their default NFE and at NFE 20 and
-100 (matched), deepinv's DPS, DiffPIR and DDRM (``deepinv-*``) at the same NFEs, and
-the classical baselines of :mod:`invdiff.baselines` (weights tuned on 16 training digits).
+Per-task settings (REFERENCES.md): DPS ζ = 0.3 (blur, SR) / 0.5 (inpainting), DiffPIR ζ = 0.1
+(blur, SR) / 1.0 (inpainting), DAPS η = 1e-4 (SR, Gaussian blur, random inpainting) / 5e-5 (box,
+motion); sampler defaults otherwise.  Methods: the posterior samplers at their default NFE and at
+NFE 20 and 100, deepinv's DPS, DiffPIR and DDRM (``deepinv-*``) at the same NFEs, and the
+classical baselines of :mod:`invdiff.baselines` (weights tuned on 16 training digits).
 
 ffhq256 — the exact DPS protocol (DESIGN.md): FFHQ images 00000–00999 at 256², an ADM
 checkpoint (``ffhq_10m.pt``), σ_y = 0.05 on [-1, 1]; SR×4 bicubic, 128×128 box
