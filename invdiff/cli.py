@@ -223,7 +223,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu; under torchrun cuda:LOCAL_RANK)",
     )
     _accel_flags(b)
-    b.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
 
     from .tune.command import add_arguments as tune_arguments
 
@@ -251,6 +250,7 @@ def _one_line(e: BaseException) -> str:
 
 def run(argv=None) -> int:
     """Parse ``argv`` and run the command; returns the exit status (0, 1 or 2)."""
+    from . import cli_bench
     from . import cli_commands as C
 
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
@@ -264,7 +264,7 @@ def run(argv=None) -> int:
         "sample": C.cmd_sample,
         "train": C.cmd_train,
         "export": C.cmd_export,
-        "bench": C.cmd_bench,
+        "bench": cli_bench.cmd_bench,
         "tune": C.cmd_tune,
     }[args.cmd]
     try:

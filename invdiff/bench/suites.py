@@ -17,9 +17,8 @@ scaled from 256 to 28 pixels (factor 28/256 ≈ 0.109):
 
 Per-task settings (REFERENCES.md): DPS ζ = 0.3 (blur, SR) / 0.5 (inpainting), DiffPIR ζ = 0.1
 (blur, SR) / 1.0 (inpainting), DAPS η = 1e-4 (SR, Gaussian blur, random inpainting) / 5e-5 (box,
-motion); sampler defaults otherwise.  Methods: the posterior samplers at their default NFE and at
-NFE 20 and 100, deepinv's DPS, DiffPIR and DDRM (``deepinv-*``) at the same NFEs, and the
-classical baselines of :mod:`invdiff.baselines` (weights tuned on 16 training digits).
+motion); sampler defaults otherwise.  Methods: the posterior samplers at their default NFE and at NFE
+20 and 100, deepinv's DPS/DiffPIR/DDRM (``deepinv-*``) at the same NFEs, and the classical baselines.
 
 ffhq256 — the exact DPS protocol (DESIGN.md): FFHQ images 00000–00999 at 256², an ADM
 checkpoint (``ffhq_10m.pt``), σ_y = 0.05 on [-1, 1]; SR×4 bicubic, 128×128 box
