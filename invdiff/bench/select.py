@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .runners import SamplerRunner
 from .spec import Method, Suite, parse_spec
 
 __all__ = ["select_methods"]
@@ -44,7 +45,6 @@ def select_methods(suite: Suite, names=None, check=None) -> list[Method]:
                 f"(its samplers: {', '.join(samplers) or 'none'})"
             )
         m = dataclasses.replace(base, name=spec.name, kw={**base.kw, **spec.kw}, samples=spec.samples, base=base.key)
-        if check is not None:
-            check(m)  # e.g. run.runner_for: checks the sampler's keywords now, before any work
+        (check or SamplerRunner)(m)  # checks the sampler's keywords now, before any work
         out.append(m)
     return out
