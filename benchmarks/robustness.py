@@ -413,6 +413,8 @@ def plot_heatmap(rows: list[dict], path: Path, clip: float = 6.0) -> Path:
                     data[i, j] = r["delta_db"]
                     text = f"{r['delta_db']:+.1f}"
                     color = "white" if abs(r["delta_db"]) > 0.7 * clip else "black"
+                if r["n_images"] < 16:
+                    text += "*"
                 if r.get("flagged"):
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="black", lw=2))
                 ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color=color)
@@ -423,7 +425,8 @@ def plot_heatmap(rows: list[dict], path: Path, clip: float = 6.0) -> Path:
     fig.colorbar(im, ax=axes, shrink=0.8, label=f"Δ PSNR vs best classical [dB] (clipped ±{clip:g})")
     fig.suptitle(
         "MNIST 28², σ_y = 0.05: sampler PSNR − classical PSNR (boxed: flagged; violet: raised (ERR) or "
-        "non-finite (NaN); grey: not run or not applicable; plain number: PSNR where no classical baseline)",
+        "non-finite (NaN); grey: not run or not applicable; plain number: PSNR where no classical baseline;\n"
+        "*: fewer digits (the NFE-1000 default cells of dps, reddiff, daps: 8), Δ on the same digits)",
         fontsize=9,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
