@@ -56,6 +56,10 @@ def posterior_stats(y: Tensor, op, prior, method: str = "diffpir", samples: int 
     Draw k uses seed ``sample_seed(seed, k)`` for the whole batch, so draw k of image i does not
     depend on how many draws are taken or on the other images.  The std is the unbiased
     sample std (0 when ``samples`` is 1).  A tqdm bar shows progress when ``samples`` > 1.
+
+    Samplers with ``f.weighted_population`` (the SMC samplers ``mcgdiff``, ``tds``) run once with
+    ``particles=samples`` (unless ``particles`` is given) and ``seed``; mean and std are those of the
+    final weighted population, the variance with the reliability-weights correction 1/(1 − Σw²).
     """
     fn = _sampler(method)
     if "seed" in kw:
@@ -63,6 +67,8 @@ def posterior_stats(y: Tensor, op, prior, method: str = "diffpir", samples: int 
     _check_kwargs(fn, method, kw)
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a positive int, got {samples!r}")
+    if getattr(fn, "weighted_population", False):  # SMC: one run, K = particles weighted particles
+        return _population_stats(fn(prior, op, y, seed=seed, return_info=True, **{"particles": samples, **kw}))
     it = range(samples)
     if progress and samples > 1:
         from tqdm.auto import tqdm
@@ -78,3 +84,15 @@ def posterior_stats(y: Tensor, op, prior, method: str = "diffpir", samples: int 
         m2 += d * (x - mean)
     std = (m2 / (samples - 1)).sqrt() if samples > 1 else torch.zeros_like(mean)
     return mean.to(xk.dtype), std.to(xk.dtype)
+
+
+def _population_stats(res) -> tuple[Tensor, Tensor]:
+    """Weighted mean and std of an ``SMCResult``'s (B, K, …) particles."""
+    w = res.log_weights.exp()  # (B, K), rows sum to 1
+    p = res.particles.double()
+    wb = w.reshape(*w.shape, *[1] * (p.ndim - 2)).to(p.device)
+    mean = (wb * p).sum(1)
+    var = (wb * (p - mean[:, None]) ** 2).sum(1)
+    denom = (1 - (w**2).sum(1)).reshape(-1, *[1] * (p.ndim - 2)).to(p.device)
+    var = torch.where(denom > 1e-12, var / denom.clamp_min(1e-12), torch.zeros_like(var))
+    return mean.to(res.x.dtype), var.sqrt().to(res.x.dtype)

@@ -24,7 +24,8 @@ __all__ = ["is_linear", "has_svd", "forward", "adjoint", "pinv", "prox", "solve_
 _SVD = ("U", "Ut", "V", "Vt", "singulars")
 # what each sampler of invdiff needs (DESIGN.md table); used to word require()'s errors
 SAMPLER_NEEDS = {"dps": "any", "reddiff": "any", "daps": "any", "pigdm": "linear",
-                 "ddnm": "pinv", "diffpir": "prox", "ddrm": "svd"}
+                 "ddnm": "pinv", "diffpir": "prox", "ddrm": "svd",
+                 "mcgdiff": "svd", "tds": "any"}
 
 
 def _has(op, *names) -> bool:

@@ -15,8 +15,10 @@ from .ddnm import ddnm
 from .ddrm import ddrm
 from .diffpir import diffpir
 from .dps import dps
+from .mcgdiff import mcgdiff
 from .pigdm import pigdm
 from .reddiff import reddiff
+from .tds import tds
 from .unconditional import UNCONDITIONAL
 from .ddim import ddim  # bind the functions, not the submodules of the same name
 from .ddpm import ddpm
@@ -25,6 +27,8 @@ from .heun import heun
 
 POSTERIOR = {"dps": dps, "pigdm": pigdm, "ddrm": ddrm, "ddnm": ddnm, "diffpir": diffpir,
              "reddiff": reddiff, "daps": daps}
+POSTERIOR["mcgdiff"] = mcgdiff  # sequential Monte Carlo (particles), asymptotically exact
+POSTERIOR["tds"] = tds
 SAMPLERS = {**POSTERIOR, **UNCONDITIONAL}
 
 
