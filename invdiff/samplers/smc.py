@@ -38,8 +38,14 @@ class SMCResult:
     resampled: Tensor
 
 
-def check_smc_args(prior, op, y, *, sigma_y, needs, name, steps, sigmas, x_shape, particles, ess_threshold):
+def check_smc_args(
+    name, needs, prior, op, y, sigma_y, steps, sigmas, x_shape, particles, ess_threshold, kernel, data_var
+):
     """Validate the common arguments; returns (sigma_y, sigmas, shape)."""
+    if kernel not in ("ddpm", "moment"):
+        raise ValueError(f"{name}: kernel must be 'ddpm' or 'moment', got {kernel!r}")
+    if not (math.isfinite(data_var) and data_var > 0):
+        raise ValueError(f"{name}: data_var must be a finite number > 0, got {data_var!r}")
     linalg.require(op, needs, name)
     check_image(y, "y")
     try:

@@ -19,6 +19,8 @@ The last step σ_{N−1} → 0 returns x̂0 (the DDPM kernel is a point mass the
 exact likelihood: log w += −‖y − A(x̂0)‖²/(2σ_y²) − log p̃_{σ_{N−1}}(y | x).  For σ_y = 0 that swap is skipped
 (the target is then the twisted one at the last positive level).  The start is x_σ0 = σ0·z with
 log w = log p̃_σ0(y | x).  Particles are resampled (systematic) when ESS/K < ``ess_threshold``.
+``kernel="moment"`` uses s² = σ'²(1 − σ'²/σ²) + (1 − σ'²/σ²)² r_σ² (the spread of x0 given x_σ under the same
+Gaussian-data approximation; the DDPM kernel, ``"ddpm"``, the paper's, under-disperses by O(1/steps)).
 NFE = steps network calls (each with a backward pass) on K·B particles; exact as K → ∞ up to the
 backward-kernel discretisation.
 """
@@ -52,6 +54,7 @@ def tds(
     ess_threshold: float = 0.5,
     return_info: bool = False,
     data_var: float = 1.0,
+    kernel: str = "ddpm",
 ):
     """Posterior samples for y = A(x0) + σ_y n (A differentiable) by TDS with K = ``particles``.
 
@@ -59,20 +62,8 @@ def tds(
     ``callback(i, sigma, x, x0_hat)`` sees each measurement's highest-weight particle at σ.
     """
     sigma_y, sigmas, shape = check_smc_args(
-        prior,
-        op,
-        y,
-        sigma_y=sigma_y,
-        needs="any",
-        name="tds",
-        steps=steps,
-        sigmas=sigmas,
-        x_shape=x_shape,
-        particles=particles,
-        ess_threshold=ess_threshold,
+        "tds", "any", prior, op, y, sigma_y, steps, sigmas, x_shape, particles, ess_threshold, kernel, data_var
     )
-    if not (math.isfinite(data_var) and data_var > 0):
-        raise ValueError(f"tds: data_var must be a finite number > 0, got {data_var!r}")
     B, K, event = shape[0], particles, tuple(shape[1:])
     out_dtype = y.real.dtype if y.is_complex() else y.dtype if y.is_floating_point() else torch.float32
     like = torch.empty(0, dtype=torch.float64, device=y.device)
@@ -101,7 +92,8 @@ def tds(
             callback(i, sig, best(x, logw).to(out_dtype), best(x0, logw).to(out_dtype))
         if nxt > 0:
             d = sig**2 - nxt**2
-            sd = nxt * math.sqrt(d) / sig
+            rho = data_var * sig**2 / (data_var + sig**2) if kernel == "moment" else 0.0
+            sd = math.sqrt(nxt**2 * d / sig**2 + (d / sig**2) ** 2 * rho)
             delta = d * g
             z = noise(rng, K, event, like)
             x = x0 + (nxt / sig) ** 2 * (x - x0) + delta + sd * z
