@@ -30,6 +30,7 @@ posterior std with |posterior mean − truth|, and the PSNR of the posterior mea
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -89,6 +90,8 @@ def main(argv=None):
     ap.add_argument("--draws", type=int, default=32, help="draws per y for the draw-based samplers")
     ap.add_argument("--particles", default="32,256", help="SMC particle counts K")
     ap.add_argument("--samplers", default=",".join(POSTERIOR))
+    ap.add_argument("--smc-kernels", default="ddpm", help="backward kernels of the SMC samplers: ddpm,moment")
+    ap.add_argument("--merge", default="", help="comma-separated JSON parts of earlier runs: write their union")
     ap.add_argument("--mnist", action="store_true", help="also run the MNIST part")
     ap.add_argument("--mnist-n", type=int, default=16)
     ap.add_argument("--mnist-nfe", type=int, default=50)
@@ -96,6 +99,8 @@ def main(argv=None):
     ap.add_argument("--skip-gmm", action="store_true", help="only the MNIST part (the GMM table is left out)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "calibration.md"))
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args)
     pseed = args.problem_seed if args.problem_seed is not None else 1000 * args.dx + 10 * args.dy
     prior, op, _, sy = mcgdiff_problem(args.dx, args.dy, pseed)
     M, n = args.m, args.draws
@@ -118,12 +123,12 @@ def main(argv=None):
             f = POSTERIOR[name]
             t0 = time.perf_counter()
             if getattr(f, "weighted_population", False):
-                for K in (int(k) for k in args.particles.split(",")):
+                for kern, K in ((kn, int(k)) for kn in args.smc_kernels.split(",") for k in args.particles.split(",")):
                     t0 = time.perf_counter()
-                    r = f(prior, op, y.float(), sigma_y=sy, particles=K, seed=0, return_info=True)
+                    r = f(prior, op, y.float(), sigma_y=sy, particles=K, seed=0, return_info=True, kernel=kern)
                     parts, logw = r.particles.double(), r.log_weights
                     record(
-                        f"{name} K={K}",
+                        f"{name} K={K}" if kern == "ddpm" else f"{name}[{kern}] K={K}",
                         lambda p, parts=parts, logw=logw: weighted_intervals(parts, logw, p),
                         time.perf_counter() - t0,
                         f"weighted population, {f.default_steps} steps",
@@ -137,7 +142,32 @@ def main(argv=None):
                 f"{n} draws, {f.default_steps} steps",
             )
     mnist_rows = mnist_part(args) if args.mnist else None
-    write(args, rows, curves, pseed, sy, mnist_rows)
+    cmd = "python benchmarks/calibration.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    part = {
+        "cmd": cmd,
+        "rows": rows,
+        "curves": curves,
+        "mnist_rows": mnist_rows,
+        "pseed": pseed,
+        "sy": sy,
+        "args": {k: v for k, v in vars(args).items() if k not in ("merge", "out")},
+    }
+    Path(args.out).with_suffix(".json").write_text(json.dumps(part))
+    write(args, rows, curves, pseed, sy, mnist_rows, [cmd])
+
+
+def merge(args):
+    """Combine the JSON parts of several runs (same problem) into one table and one figure."""
+    parts = [json.loads(Path(p).read_text()) for p in args.merge.split(",")]
+    vars(args).update({k: v for k, v in parts[0]["args"].items() if k not in ("samplers", "smc_kernels", "skip_gmm")})
+    seen = {}
+    for r in (r for p in parts for r in p["rows"]):
+        seen.setdefault(r[0], r)  # a name once (the first part's "exact" row)
+    rows = list(seen.values())
+    curves = {k: v for p in parts for k, v in p["curves"].items()}
+    mnist_rows = [r for p in parts for r in (p["mnist_rows"] or [])] or None
+    args.skip_gmm = not rows
+    write(args, rows, curves, parts[0]["pseed"], parts[0]["sy"], mnist_rows, [p["cmd"] for p in parts])
 
 
 def mnist_part(args):
@@ -156,12 +186,14 @@ def mnist_part(args):
     y = operators.measure(op, x.float(), task.sigma_y, seed=30_000)
     hole = op.singulars().expand_as(x) == 0  # dropped pixels
     rows = []
-    for name in args.samplers.split(","):
+    smc = lambda f: getattr(f, "weighted_population", False)
+    kernels = args.smc_kernels.split(",")
+    for name, kern in [(s, k) for s in args.samplers.split(",") for k in (kernels if smc(POSTERIOR[s]) else [""])]:
         f, kw = POSTERIOR[name], dict(task.method_kw.get(name, {}))
         t0 = time.perf_counter()
-        if getattr(f, "weighted_population", False):
+        if smc(f):
             steps = args.mnist_nfe
-            r = f(prior, op, y, sigma_y=task.sigma_y, steps=steps, particles=n, seed=0, return_info=True, **kw)
+            r = f(prior, op, y, sigma_y=task.sigma_y, steps=steps, particles=n, seed=0, return_info=True, kernel=kern)
             parts, logw = r.particles.double().flatten(2), r.log_weights
             iv = lambda p, parts=parts, logw=logw: weighted_intervals(parts, logw, p)
             w = logw.exp()[:, :, None]
@@ -181,6 +213,7 @@ def mnist_part(args):
         corr = float(torch.corrcoef(torch.stack([std[h], err]))[0, 1])
         mse = ((mean.clamp(-1, 1) - xf) ** 2).mean(1)
         psnr = float((10 * torch.log10(4 / mse)).mean())
+        name = name if kern in ("", "ddpm") else f"{name}[{kern}]"
         rows.append((name, steps, cov[0], cov[1], corr, psnr, secs))
         print(
             f"mnist {name:8s} steps {steps:4d}  50%: {cov[0]:.3f}  90%: {cov[1]:.3f}  corr(std,|err|) {corr:.3f}  "
@@ -190,7 +223,7 @@ def mnist_part(args):
     return rows
 
 
-def write(args, rows, curves, pseed, sy, mnist_rows=None):
+def write(args, rows, curves, pseed, sy, mnist_rows=None, cmds=()):
     if args.skip_gmm:
         Path(args.out).write_text("\n".join(mnist_md(args, mnist_rows)))
         print(f"wrote {args.out}")
@@ -221,7 +254,7 @@ def write(args, rows, curves, pseed, sy, mnist_rows=None):
     ax.set_ylim(0, 1)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
-    cmd = "python benchmarks/calibration.py " + " ".join(sys.argv[1:])
+    cmd = "` and `OMP_NUM_THREADS=1 ".join(cmds)
     se = lambda p: (p * (1 - p) / args.m) ** 0.5
     md = [
         "# Calibration: credible-interval coverage on the exact Gaussian-mixture problem",
