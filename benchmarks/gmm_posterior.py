@@ -73,16 +73,17 @@ def nfe_per_step(name: str) -> int:
 def run_smc(f, name, prior, op, y, sy, n, dx, args, sw, label, floor):
     """Rows (name, NFE = steps·K, SW, seconds, is-default, K) of an SMC sampler over ``args.particles``."""
     rows, steps = [], args.smc_steps or f.default_steps
+    name = name if args.smc_kernel == "ddpm" else f"{name}[{args.smc_kernel}]"
     for K in args.particles:
         if K > args.max_k.get(dx, math.inf):
             rows.append((name, steps * K, None, None, False, K))
             continue
         prior.nfe = 0
         t0 = time.perf_counter()
-        xs = f(prior, op, y.expand(n, -1).float(), sigma_y=sy, steps=steps, particles=K, seed=0)
+        xs = f(prior, op, y.expand(n, -1).float(), sigma_y=sy, steps=steps, particles=K, seed=0, kernel=args.smc_kernel)
         dt = time.perf_counter() - t0
         d = sw(xs) if torch.isfinite(xs).all() else float("nan")
-        rows.append((name, prior.nfe * K, d, dt, steps == f.default_steps and K == 16, K))
+        rows.append((name, prior.nfe * K, d, dt, steps == f.default_steps and K == 16 and args.smc_kernel == "ddpm", K))
         print(f"  {label}  {name:8s} K {K:4d} NFE {prior.nfe * K:6d}  SW {d:7.3f}  (floor {floor:.3f})  {dt:6.1f}s",
               flush=True)
     return rows
@@ -188,6 +189,7 @@ def main(argv=None):
     p.add_argument("--max-nfe", default="800:100", help="NFE caps per d_x, e.g. '80:1000,800:100' ('' for none)")
     p.add_argument("--particles", default="16,64,256", help="particle counts K of the SMC samplers")
     p.add_argument("--smc-steps", type=int, default=0, help="steps of the SMC samplers (0 = their default)")
+    p.add_argument("--smc-kernel", default="ddpm", help="backward kernel of the SMC samplers: ddpm (default) | moment")
     p.add_argument("--n-dx", default="", help="N per d_x, e.g. '800:100' (others: --n)")
     p.add_argument("--max-k", default="", help="K caps per d_x, e.g. '800:64'")
     p.add_argument("--floor-sets", type=int, default=1, help="also report the floor's mean ± sd over this many sets")
