@@ -3,6 +3,8 @@
 ``POSTERIOR``: samplers ``f(prior, op, y, *, sigma_y, steps, seed, callback, sigmas, x_shape, ...)``
 returning x0 estimates for measurements ``y``; each has ``f.needs`` (the operator
 capability it requires: "any", "linear", "svd", "pinv" or "prox") and ``f.default_steps``.
+The sequential Monte Carlo samplers (``mcgdiff``, ``tds``) also take ``particles`` and ``return_info``
+and carry ``f.weighted_population = True`` (``posterior_stats`` then uses one run's weighted particles).
 ``UNCONDITIONAL``: samplers ``f(prior, shape, *, steps, seed, ...)``.
 ``SAMPLERS`` holds both.  Adding a sampler = one file + one line here.
 """
