@@ -167,7 +167,14 @@ def merge(args):
     curves = {k: v for p in parts for k, v in p["curves"].items()}
     mnist_rows = [r for p in parts for r in (p["mnist_rows"] or [])] or None
     args.skip_gmm = not rows
-    write(args, rows, curves, parts[0]["pseed"], parts[0]["sy"], mnist_rows, [p["cmd"] for p in parts])
+    cmds = [p["cmd"] for p in parts]
+    merged = {"cmds": cmds, "rows": rows, "curves": curves, "mnist_rows": mnist_rows}
+    Path(args.out).with_suffix(".json").write_text(json.dumps(merged, indent=1))
+    if len(cmds) > 2:  # one run per sampler: name the pattern, the full list is in the JSON
+        cmds = [
+            f"{cmds[0]}` … ({len(cmds)} runs, one per sampler and part; all commands in `{Path(args.out).stem}.json"
+        ]
+    write(args, rows, curves, parts[0]["pseed"], parts[0]["sy"], mnist_rows, cmds)
 
 
 def mnist_part(args):

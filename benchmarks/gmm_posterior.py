@@ -30,6 +30,7 @@ Their NFE is steps × K: network evaluations per sample.  ``--n-dx 800:100`` low
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -78,12 +79,19 @@ def run_smc(f, name, prior, op, y, sy, n, dx, args, sw, label, floor):
         if K > args.max_k.get(dx, math.inf):
             rows.append((name, steps * K, None, None, False, K))
             continue
+        key = f"{label} | {name} | K={K} | steps={steps} | N={n}"
+        if key in args.cache:  # finished in an earlier, interrupted run (--cache)
+            rows.append(tuple(args.cache[key]))
+            continue
         prior.nfe = 0
         t0 = time.perf_counter()
         xs = f(prior, op, y.expand(n, -1).float(), sigma_y=sy, steps=steps, particles=K, seed=0, kernel=args.smc_kernel)
         dt = time.perf_counter() - t0
         d = sw(xs) if torch.isfinite(xs).all() else float("nan")
         rows.append((name, prior.nfe * K, d, dt, steps == f.default_steps and K == 16 and args.smc_kernel == "ddpm", K))
+        if args.cache_path:
+            with open(args.cache_path, "a") as fh:
+                fh.write(json.dumps({"key": key, "row": rows[-1]}) + "\n")
         print(f"  {label}  {name:8s} K {K:4d} NFE {prior.nfe * K:6d}  SW {d:7.3f}  (floor {floor:.3f})  {dt:6.1f}s",
               flush=True)
     return rows
@@ -193,6 +201,7 @@ def main(argv=None):
     p.add_argument("--n-dx", default="", help="N per d_x, e.g. '800:100' (others: --n)")
     p.add_argument("--max-k", default="", help="K caps per d_x, e.g. '800:64'")
     p.add_argument("--floor-sets", type=int, default=1, help="also report the floor's mean ± sd over this many sets")
+    p.add_argument("--cache", default="", help="JSONL of finished SMC rows: appended to, and rows in it are not rerun")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "gmm_posterior.md"))
     args = p.parse_args(argv)
     args.nfe = [v.strip() for v in args.nfe.split(",")]
@@ -200,6 +209,9 @@ def main(argv=None):
     args.max_nfe, args.n_dx, args.max_k = pairs(args.max_nfe), pairs(args.n_dx), pairs(args.max_k)
     args.particles = [int(v) for v in args.particles.split(",")]
     args.floor_stats = {}
+    args.cache_path = args.cache
+    lines = Path(args.cache).read_text().splitlines() if args.cache and Path(args.cache).exists() else []
+    args.cache = {r["key"]: r["row"] for r in map(json.loads, lines)}
     names = [s.strip() for s in args.samplers.split(",")]
     unknown = [s for s in names if s not in POSTERIOR]
     if unknown:
