@@ -11,9 +11,13 @@ data, r² = σ²/(1+σ²) as in ΠGDM).  It is an approximation; the weights cor
 (x̂0 and g = ∇_x log p̃_σ(y | x) by one network call and one backward pass per particle):
 
     backward kernel   p(x' | x) = N(μ, s²),  μ = x̂0 + (σ'²/σ²)(x − x̂0),  s² = σ'²(1 − σ'²/σ²)   (DDPM)
-    proposal          q(x' | x) = N(μ + δ, s²),  δ = (σ² − σ'²)·g   (the kernel's drift step times ∇ log p̃)
+    proposal          q(x' | x) = N(μ + δ, s²),  δ = s²·g, scaled down to ‖δ‖ ≤ s·√dim
     weight            log w += log p̃_σ'(y | x') − log p̃_σ(y | x) + log N(x'; μ, s²) − log N(x'; μ + δ, s²)
                              = … − ⟨z, δ⟩/s − ‖δ‖²/(2s²)     for x' = μ + δ + s·z
+
+δ = s²·g is the mean shift of the kernel times the linearised twist exp(⟨g, x'⟩).  The cap (one kernel standard
+deviation per coordinate, in norm) stops a learned network's ill-conditioned Jacobian at large σ from throwing
+particles away (without it the MNIST prior diverged); the weights stay exact for any δ that depends on x only.
 
 The last step σ_{N−1} → 0 returns x̂0 (the DDPM kernel is a point mass there) and swaps the twist for the
 exact likelihood: log w += −‖y − A(x̂0)‖²/(2σ_y²) − log p̃_{σ_{N−1}}(y | x).  For σ_y = 0 that swap is skipped
@@ -94,7 +98,9 @@ def tds(
             d = sig**2 - nxt**2
             rho = data_var * sig**2 / (data_var + sig**2) if kernel == "moment" else 0.0
             sd = math.sqrt(nxt**2 * d / sig**2 + (d / sig**2) ** 2 * rho)
-            delta = d * g
+            delta = sd**2 * g  # the kernel N(μ, s²) times exp(⟨g, x'⟩): mean μ + s²g; capped at ‖δ‖ ≤ s·√dim
+            cap = sd * math.sqrt(g[0].numel()) / delta.flatten(1).norm(dim=1).clamp_min(1e-300)
+            delta = delta * cap.clamp(max=1).reshape(-1, *[1] * (delta.ndim - 1))
             z = noise(rng, K, event, like)
             x = x0 + (nxt / sig) ** 2 * (x - x0) + delta + sd * z
             x0, rr, lt_new, g = twist(x, nxt)
