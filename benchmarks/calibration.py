@@ -170,10 +170,6 @@ def merge(args):
     cmds = [p["cmd"] for p in parts]
     merged = {"cmds": cmds, "rows": rows, "curves": curves, "mnist_rows": mnist_rows}
     Path(args.out).with_suffix(".json").write_text(json.dumps(merged, indent=1))
-    if len(cmds) > 2:  # one run per sampler: name the pattern, the full list is in the JSON
-        cmds = [
-            f"{cmds[0]}` … ({len(cmds)} runs, one per sampler and part; all commands in `{Path(args.out).stem}.json"
-        ]
     write(args, rows, curves, parts[0]["pseed"], parts[0]["sy"], mnist_rows, cmds)
 
 
@@ -261,12 +257,14 @@ def write(args, rows, curves, pseed, sy, mnist_rows=None, cmds=()):
     ax.set_ylim(0, 1)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
-    cmd = "` and `OMP_NUM_THREADS=1 ".join(cmds)
+    made = f"`OMP_NUM_THREADS=1 {cmds[0]}`"
+    if len(cmds) > 1:  # one run per sampler and part (the full list is in the merged JSON)
+        made = f"{len(cmds)} runs, one per sampler and part, e.g. {made} (all commands in `{out.stem}.json`)"
     se = lambda p: (p * (1 - p) / args.m) ** 0.5
     md = [
         "# Calibration: credible-interval coverage on the exact Gaussian-mixture problem",
         "",
-        f"Made on 2026-12-01 by `OMP_NUM_THREADS=1 {cmd}` ({platform.machine()}, torch {torch.__version__}).",
+        f"Made on 2026-12-01 by {made} ({platform.machine()}, torch {torch.__version__}).",
         "",
         (
             f"Prior and A of the MCGdiff mixture problem (d_x = {args.dx}, d_y = {args.dy}, problem seed {pseed}, "
