@@ -16,7 +16,12 @@ unit singular values such as inpainting):
     σ' ≥ c:  λ = 1,                   γ = σ'² − c²
     σ' < c:  λ = √(1−η²)·σ'/c,        γ = σ'² − (λc)² = η²σ'²
 
-(η = 0 gives the paper's λ = σ'/c, γ = 0; the √(1−η²) is the reference code's.)  At
+(η = 0 gives the paper's λ = σ'/c, γ = 0; the √(1−η²) is the reference code's.)
+Without an SVD the per-direction c = σ_y/s is not available.  With σ_y > 0 the range correction is
+then the Tikhonov filter Aᵀ(AAᵀ + (σ_y/σ')²I)⁻¹(y − A x̂0), whose gain s²/(s² + σ_y²/σ'²) per singular
+direction is 1 where σ' ≫ σ_y/s and falls off below, as λ does (a plain A⁺ with the scalar σ_y
+would amplify the noise by 1/s on weak directions), and the DDIM noise is kept whole; with
+σ_y = 0 it is the exact projection of DDNM.  At
 σ' = 0 with σ_y > 0 the correction is off (λ = 0); with σ_y = 0 it is the exact
 null-space projection of DDNM.  Defaults: η = 0.85, 100 steps uniform in DDPM t.
 With an SVD this is, direction by direction, DDRM's update with η_b = 1 (ddrm.py); the two
@@ -128,6 +133,13 @@ def ddnm(
             x0bar = torch.where(keep, x0bar + lam * (ybar - x0bar), x0bar)
             noise = torch.where(keep, gam.sqrt() * zbar, sig_next * (eta * zbar + ce * op.Vt(eps)))
             x = real(op.V(x0bar + noise)).to(x)
+            h.guard(i, sig, x)
+        elif sigma_y > 0:  # no SVD: λ_s = min(1, σ's/σ_y) per direction, in smooth form (below)
+            if sig_next == 0:  # λ = 0 at σ' = 0, as with an SVD
+                x = x0
+                continue
+            r = linalg.solve_AAt(op, y - linalg.forward(op, x0), (sigma_y / sig_next) ** 2, tol=tol)
+            x = x0 + real(linalg.adjoint(op, r, x0)).to(x0) + sig_next * (eta * z + ce * eps)
             h.guard(i, sig, x)
         else:
             if float(lam) > 0:

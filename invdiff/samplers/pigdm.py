@@ -61,6 +61,7 @@ def pigdm(
     eta: float = 1.0,
     guidance: str = "reference",
     inpaint_fill: bool = True,
+    guidance_steps: int | None = 100,
 ) -> Tensor:
     """Posterior samples (x0 estimates) for y = A x0 + σ_y n by ΠGDM; A linear.
 
@@ -71,6 +72,9 @@ def pigdm(
         raise ValueError(f"pigdm: guidance must be 'reference' or 'tweedie', got {guidance!r}")
     if not 0 <= eta <= 1:
         raise ValueError(f"pigdm: eta must be in [0, 1], got {eta!r}")
+    if guidance_steps is not None and (isinstance(guidance_steps, bool) or not isinstance(guidance_steps, int)
+                                       or guidance_steps < 2):  # fmt: skip
+        raise ValueError(f"pigdm: guidance_steps must be an int >= 2 or None, got {guidance_steps!r}")
     h = posterior_head(
         "pigdm",
         prior,
@@ -88,6 +92,7 @@ def pigdm(
     )
     sigma_y, sig, rng, x = h.sigma_y, h.sigmas, h.rng, h.x
     mask = inpainting_mask(op, x) if inpaint_fill and guidance == "reference" else None
+    weights = step_weights(prior, sig, guidance_steps) if guidance == "reference" else [1.0] * (len(sig) - 1)
     for i, (s, s_next) in enumerate(pairwise(sig)):
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
@@ -113,11 +118,29 @@ def pigdm(
                 vjp = vjp * (1 - mask)
             if callback is not None:
                 callback(i, s, x, x0 + vjp)
-            x = x0 + c2 * eps + vjp
+            x = x0 + c2 * eps + weights[i] * vjp
         if c1 > 0:
             x = x + c1 * rng.randn_like(x)
         h.guard(i, s, x)
     return x
+
+
+def step_weights(prior, sigmas: Tensor, guidance_steps: int | None) -> list[float]:
+    """Weight of the guidance at each step: min(1, Δt / Δt_ref) (1 everywhere without a VP schedule).
+
+    Δt is the step's span in DDPM time t ∈ [0, T−1] (the last step, to σ = 0, takes the span of the
+    one before it) and Δt_ref = ⌊(T−1)/(guidance_steps−1)⌋, the span of a step of the authors' grid
+    (uniform in t, rounded to integer t: spans of 10 or 11 for 100 steps, so all of them weigh 1).
+    """
+    sched = getattr(prior, "schedule", None)
+    n = len(sigmas) - 1
+    if guidance_steps is None or sched is None or n < 2:
+        return [1.0] * n
+    t = sched.sigma_to_t(sigmas[:-1]).tolist()
+    gaps = [a - b for a, b in zip(t[:-1], t[1:])]
+    gaps.append(gaps[-1])
+    ref = (sched.T - 1) // (guidance_steps - 1)
+    return [min(1.0, g / ref) for g in gaps]
 
 
 pigdm.needs = "linear"
