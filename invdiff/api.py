@@ -143,6 +143,10 @@ def posterior_stats(
     depend on how many draws are taken or on the other images.  The std is the unbiased
     sample std (0 when ``samples`` is 1).  A tqdm bar shows progress when ``samples`` > 1.
     Hyperparameters not in ``kw`` come from the tuned defaults as in :func:`solve`.
+
+    Samplers with ``f.weighted_population`` (the SMC samplers ``mcgdiff``, ``tds``) run once with
+    ``particles=samples`` (unless ``particles`` is given) and ``seed``; mean and std are those of the
+    final weighted population, the variance with the reliability-weights correction 1/(1 − Σw²).
     """
     from .tune.defaults import resolve
 
@@ -152,4 +156,18 @@ def posterior_stats(
     _check_kwargs(fn, method, kw)
     _check_samples(samples)
     kw, _ = resolve(method, fn, prior, op, kw, hyperparameters)
+    if getattr(fn, "weighted_population", False):  # SMC: one run, K = particles weighted particles
+        return _population_stats(fn(prior, op, y, seed=seed, return_info=True, **{"particles": samples, **kw}))
     return _moments(_draws(fn, prior, op, y, samples, seed, progress, method, kw), samples)
+
+
+def _population_stats(res) -> tuple[Tensor, Tensor]:
+    """Weighted mean and std of an ``SMCResult``'s (B, K, …) particles."""
+    w = res.log_weights.exp()  # (B, K), rows sum to 1
+    p = res.particles.double()
+    wb = w.reshape(*w.shape, *[1] * (p.ndim - 2)).to(p.device)
+    mean = (wb * p).sum(1)
+    var = (wb * (p - mean[:, None]) ** 2).sum(1)
+    denom = (1 - (w**2).sum(1)).reshape(-1, *[1] * (p.ndim - 2)).to(p.device)
+    var = torch.where(denom > 1e-12, var / denom.clamp_min(1e-12), torch.zeros_like(var))
+    return mean.to(res.x.dtype), var.sqrt().to(res.x.dtype)

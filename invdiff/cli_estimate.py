@@ -1,9 +1,10 @@
 """Cost estimates for large images and a progress bar for long restorations (command line only).
 
 Above ``LARGE_PIXELS`` (256×256, the DPS protocol size; the environment variable
-``INVDIFF_LARGE_PIXELS`` changes it) ``restore`` times one network evaluation on the actual
-image, sums the sizes of its activations, and warns with the time and memory the run will
-take (measured, not guessed: the time scales that of one evaluation by the number of steps).
+``INVDIFF_LARGE_PIXELS`` changes it) ``restore`` times one network evaluation, sums the sizes of
+its activations, and warns with the time and memory the run will take (measured, not guessed: the
+time scales that of one evaluation by the number of steps).  A fully convolutional network is timed
+on a 256² crop and scaled by the pixel count, so the warning comes in a second, before the work.
 The bar (tqdm) counts sampler steps and appears only when a run lasts over 2 s on a
 terminal.
 """
@@ -15,6 +16,7 @@ import sys
 import time
 
 LARGE_PIXELS = 256 * 256
+CROP = 256  # side of the crop a fully convolutional network is timed on
 # samplers that back-propagate through the network (activations kept for the backward pass)
 NETWORK_GRAD = {"dps", "pigdm"}
 
@@ -72,13 +74,27 @@ def measure_eval(prior, x) -> tuple[float, float, float]:
     return dt, float(acts[0]), float(params)
 
 
+def _probe_crop(prior, x):
+    """``(crop, pixels of x / pixels of crop)``: a fully convolutional network is timed on a crop of at most
+    ``CROP``² pixels (its cost grows with the pixel count), so the estimate itself stays cheap."""
+    if getattr(prior, "image_shape", None):  # a fixed-size network runs at its own size only
+        return x, 1.0
+    factor = getattr(getattr(prior, "net", None), "factor", 1)
+    factor = factor if isinstance(factor, int) and factor > 0 else 1
+    h, w = (min(s, max(factor, CROP // factor * factor)) for s in x.shape[-2:])
+    crop = x[..., :h, :w]
+    return crop, x.shape[-2] * x.shape[-1] / (h * w)
+
+
 def warn_if_large(prior, x, method: str, steps: int, samples: int = 1, stream=None) -> str | None:
     """Print (and return) a warning with a time/memory estimate when ``x`` is above the size threshold."""
     h, w = x.shape[-2:]
     limit = large_pixels()
     if h * w <= limit:
         return None
-    dt, acts, params = measure_eval(prior, x)
+    crop, scale = _probe_crop(prior, x)
+    dt, acts, params = measure_eval(prior, crop)
+    dt, acts = dt * scale, acts * scale
     grad = method in NETWORK_GRAD
     seconds = dt * steps * samples * (3.0 if grad else 1.0)
     # back-propagating samplers keep every activation of an evaluation; the others free them as they go,
@@ -88,7 +104,8 @@ def warn_if_large(prior, x, method: str, steps: int, samples: int = 1, stream=No
     msg = (
         f"warning: {h}×{w} image (above {side}×{side}): {method} with {steps} steps"
         f"{f' × {samples} samples' if samples > 1 else ''} needs about {_fmt_time(seconds)} and {memory} "
-        f"of memory on {x.device.type} (one network evaluation: {dt:.2f} s)"
+        f"of memory on {x.device.type} (one network evaluation: {dt:.2f} s"
+        f"{f', scaled from a {crop.shape[-2]}×{crop.shape[-1]} crop' if scale > 1 else ''})"
     )
     if x.device.type == "cpu":
         msg += "; a smaller image or --device cuda is faster"

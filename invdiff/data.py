@@ -100,7 +100,14 @@ def image_folder(path: str | Path, size: int = 64, channels: int = 1) -> Tensor:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
     if not files:
         raise ValueError(f"no PNG/JPEG images in {path}")
-    return torch.stack([_fit(imread(str(f)), size, channels) for f in files])
+
+    def read(f: Path):
+        try:
+            return imread(str(f))
+        except Exception:  # noqa: BLE001 - Pillow/imageio raise many types for undecodable files
+            raise ValueError(f"image folder {path}: {f.name} is not an image invdiff can read (PNG or JPEG)") from None
+
+    return torch.stack([_fit(read(f), size, channels) for f in files])
 
 
 # ---- photos shipped inside installed packages -------------------------------------------

@@ -220,6 +220,8 @@ def read_image(path: str | Path, channels: int | None = None) -> Tensor:
             img = np.asarray(imread(str(path)))
     except Exception as e:  # noqa: BLE001 - Pillow/imageio raise many types for undecodable files
         detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        if "backend" in detail or "plugin" in detail:  # imageio's list of plugins to install: not the cause
+            detail = "no image decoder recognises its contents"
         raise ValueError(f"{path} is not an image invdiff can read (PNG, JPEG, TIFF or BMP): {detail}") from None
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] not in (1, 2, 3, 4)) or min(img.shape[:2]) < 1:
         raise ValueError(

@@ -197,17 +197,31 @@ def load_prior(path_or_name, device=None) -> EpsPrior:
     """A prior from a shipped name (``"mnist"``, ``"photo"``), a checkpoint file or a diffusers folder.
 
     Returns an :class:`invdiff.prior.EpsPrior` (VE σ convention, images in [-1, 1])
-    on ``device`` (default: CPU).  Raises ``FileNotFoundError`` for a missing file or
-    an uninstalled shipped model, and :class:`invdiff.io.CheckpointError` for files
-    that hold pickled code, are truncated/corrupt, are in no supported layout, or whose
+    on ``device`` (default: CPU; an unknown or absent device is a ``ValueError``).  Raises
+    ``FileNotFoundError`` for a missing file or an uninstalled shipped model, and
+    :class:`invdiff.io.CheckpointError` for files that hold pickled code, are truncated/corrupt, are in
+    no supported layout, or whose
     ``image_shape`` does not fit the network.  A shipped model (by name or by the path of its
     file in ``invdiff/weights``) records its name as ``prior.shipped_name`` (None otherwise):
     :func:`invdiff.solve` then uses the tuned hyperparameters shipped beside it (``NAME.tuned.json``).
     """
     path = resolve_weights(path_or_name)
-    prior = _load(path, device)
+    prior = _load(path, check_device(device))
     prior.shipped_name = shipped_name(path)
     return prior
+
+
+def check_device(device):
+    """``device`` as a ``torch.device`` (None stays None); ValueError for an unknown or absent device."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: no CUDA GPU is available (torch.cuda.is_available() is False)")
+    return dev
 
 
 def shipped_name(path: Path) -> str | None:

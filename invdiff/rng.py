@@ -6,6 +6,8 @@ Sample i of a batch draws from its own ``torch.Generator`` seeded from
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -13,7 +15,11 @@ from torch import Tensor
 
 def sample_seed(seed: int, index: int) -> int:
     """A 63-bit seed for sample ``index`` of run ``seed`` (NumPy SeedSequence mixing)."""
-    if seed is None or int(seed) < 0:
+    try:
+        ok = not isinstance(seed, bool) and operator.index(seed) >= 0  # ints, NumPy ints, integer 0-d tensors
+    except TypeError:
+        ok = False
+    if not ok:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 

@@ -253,6 +253,12 @@ def train(
 def export(checkpoint: str | Path, path: str | Path, overwrite: bool = False) -> Path:
     """Write the EMA weights of a training checkpoint in the shipped-model format."""
     ck = safe_load(checkpoint)
+    missing = [k for k in ("ema", "config", "step") if k not in ck]
+    if missing:
+        raise CheckpointError(
+            f"{checkpoint} is not a training checkpoint (it has no {', '.join(missing)}); export takes the file "
+            "that invdiff train writes (runs/*.ckpt)"
+        )
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in ck["config"].items() if k in known})
     net = UNet(UNetConfig.from_dict(dict(cfg.net)))

@@ -20,6 +20,7 @@ signs) are per sample: sample i's come from seed (seed, offset + i).
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -183,6 +184,11 @@ def build(
     """
     if name not in OPERATORS:
         raise KeyError(f"unknown operator {name!r}; choose from {sorted(OPERATORS)}")
+    if not all(isinstance(v, numbers.Integral) and v > 0 for v in tuple(shape)):
+        raise ValueError(f"build: shape must be a tuple of positive ints (C, H, W), got {tuple(shape)}")
+    for arg, v, least in (("batch", batch, 1), ("seed", seed, 0), ("offset", offset, 0)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < least:
+            raise ValueError(f"build: {arg} must be an int >= {least}, got {v!r}")
     op = OPERATORS[name](tuple(shape), batch=batch, seed=seed, offset=offset, **overrides)
     op = op.to(device=device, dtype=dtype)
     op.registry_name, op.registry_params = name, registry_params(name, overrides)

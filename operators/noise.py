@@ -7,6 +7,8 @@ gets the same noise, and the same random mask or kernel, whatever the batch size
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -18,7 +20,11 @@ __all__ = ["generators", "measure", "randn", "sample_seed"]
 
 def sample_seed(seed: int, index: int) -> int:
     """A 63-bit seed for sample ``index`` of run ``seed``."""
-    if seed is None or int(seed) < 0:
+    try:
+        ok = not isinstance(seed, bool) and operator.index(seed) >= 0  # ints, NumPy ints, integer 0-d tensors
+    except TypeError:
+        ok = False
+    if not ok:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
@@ -58,9 +64,13 @@ def measure(op, x: Tensor, sigma_y, seed: int, offset: int = 0) -> Tensor:
 
     ``sigma_y`` (float or (B,)) is in the units of y.  For complex measurements
     (Fourier subsampling) the real and imaginary parts each get variance σ_y².
-    A negative or non-finite ``sigma_y`` raises ``ValueError``.
+    A negative or non-finite ``sigma_y``, or a non-finite ``x``, raises ``ValueError``.
     """
     _check_sigma(sigma_y)
+    if not torch.is_tensor(x):
+        raise TypeError(f"measure: x must be a torch.Tensor, got {type(x).__name__}")
+    if not torch.isfinite(x).all():
+        raise ValueError("measure: x contains NaN or Inf")
     y = forward(op, x)
     with torch.no_grad():
         n = randn(y.shape[1:] + ((2,) if y.is_complex() else ()), seed, y.shape[0], offset)

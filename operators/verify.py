@@ -148,6 +148,13 @@ def check(
     if has_svd(op):
         with torch.no_grad():
             s, vx = op.singulars(), op.Vt(x)
+            try:
+                torch.broadcast_shapes(s.shape, vx.shape)
+            except RuntimeError:
+                raise ValueError(
+                    f"{type(op).__name__}: singulars() has shape {tuple(s.shape)}, which does not broadcast with "
+                    f"Vt(x) of shape {tuple(vx.shape)} (the SVD methods do not fit together)"
+                ) from None
             report.errors["svd"] = _rel(op.U(s.to(vx.real.dtype) * vx), ax)
             report.errors["V Vt"] = _rel(op.V(vx), x)
             report.errors["U Ut"] = _rel(op.U(op.Ut(ax)), ax)

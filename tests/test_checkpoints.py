@@ -222,3 +222,11 @@ def test_image_shape_is_checked_against_the_network(tmp_path, shape, phrase):
         path = save_model(tmp_path / f"m{suffix}", _tiny_unet(), image_shape=shape)
         with pytest.raises(CheckpointError, match=f"image_shape.*({phrase})"):
             load_prior(path)
+
+
+@pytest.mark.parametrize("device, phrase", [("gpu", "unknown device 'gpu'"), ("cuda", "no CUDA GPU")])
+def test_load_prior_checks_the_device(device, phrase):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match=phrase):
+        load_prior("mnist", device=device)

@@ -120,6 +120,36 @@ def test_measure_rejects_bad_sigma_y(sigma_y):
     )
 
 
+@pytest.mark.parametrize(
+    "kw, phrase",
+    [
+        (dict(batch=0), "batch must be an int >= 1"),
+        (dict(seed=-1), "seed must be an int >= 0"),
+        (dict(seed=1.5), "seed must be an int >= 0"),
+        (dict(shape=(1, 0, 4)), "shape must be a tuple of positive ints"),
+    ],
+)
+def test_build_checks_its_arguments(kw, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        O.build("inpaint_random", **{"shape": (1, 4, 4), **kw})
+
+
+def test_measure_rejects_a_non_finite_x_and_a_float_seed():
+    op = O.build("denoise", shape=(1, 4, 4))
+    x = torch.zeros(2, 1, 4, 4)
+    with pytest.raises(ValueError, match="x contains NaN or Inf"):
+        O.measure(op, x.index_fill(0, torch.tensor([1]), float("nan")), 0.1, seed=0)
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        O.measure(op, x, 0.1, seed=0.5)
+
+
+def test_check_names_svd_methods_that_do_not_fit_together():
+    op = O.build("denoise", shape=(1, 4, 4))
+    op.singulars = lambda: torch.ones(16)  # flat, where Vt(x) is (B, 1, 4, 4)
+    with pytest.raises(ValueError, match=r"singulars\(\) has shape \(16,\), which does not broadcast"):
+        O.check(op)
+
+
 def test_operators_imports_nothing_from_invdiff():
     import ast
     from pathlib import Path

@@ -84,7 +84,7 @@ CASES = [  # (name, arguments, exit status, phrase)
     ("cuda without GPU", [*R, "--out", "r.png", "--device", "cuda"], 2, "no CUDA GPU"),
     ("missing image", ["restore", "nope.png", "--out", "r.png"], 2, "image nope.png does not exist"),
     ("missing prior", [*R, "--out", "r.png", "--prior", "nope.pt"], 2, "checkpoint does not exist"),
-    ("text file named .png", ["restore", "text.png", "--out", "r.png"], 1, "not an image invdiff can read"),
+    ("text file named .png", ["restore", "text.png", "--out", "r.png"], 1, "no image decoder recognises"),
     (
         "measurement of the wrong size",
         [*R, "--out", "r.png", "--measurement", "small.png"],
@@ -112,6 +112,7 @@ CASES = [  # (name, arguments, exit status, phrase)
     ("export bad suffix", ["export", "nan.pt", "out.txt"], 2, "use one of .pt, .safetensors"),
     ("export out is an image", ["export", "nan.pt", "x.png"], 2, "unsupported type '.png'"),
     ("export out exists", ["export", "nan.pt", "existing.pt"], 2, "existing.pt exists; pass --force"),
+    ("export a model file", ["export", "nan.pt", "m.pt"], 1, "nan.pt is not a training checkpoint"),
     ("bench unknown suite", ["bench", "nosuch", "--out", "b"], 2, "unknown suite 'nosuch'"),
     ("bench nfe 0", ["bench", "smoke", "--nfe", "0", "--out", "b"], 2, "--nfe: must be a positive integer"),
     ("bench unknown task", ["bench", "smoke", "--tasks", "foo", "--out", "b"], 2, "foo not in suite smoke"),
@@ -233,6 +234,15 @@ def test_train_config_is_validated(tiny_run, field, value, phrase):
 
     with pytest.raises(ValueError, match=phrase):
         train(replace(tiny_run, **{field: value}), progress=False)
+    assert not Path(tiny_run.out).exists()
+
+
+def test_a_file_in_the_data_folder_that_is_not_an_image(tiny_run):
+    from invdiff.train import train
+
+    (Path(tiny_run.data) / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="notes.png is not an image invdiff can read"):
+        train(tiny_run, progress=False)
     assert not Path(tiny_run.out).exists()
 
 

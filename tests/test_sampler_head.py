@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -41,6 +42,7 @@ BAD = [
     ("empty", lambda y: y[:0], ValueError, "empty batch"),
     ("NaN", lambda y: y.clone().index_put_((torch.tensor([0]),), torch.tensor(float("nan"), dtype=y.dtype)),
      ValueError, "NaN"),
+    ("complex for a real operator", lambda y: y.to(torch.complex128), TypeError, "complex"),
 ]  # fmt: skip
 
 
@@ -64,12 +66,45 @@ def test_operator_for_another_image_size(name):
         run(name, prior, op, y)
 
 
-def test_far_out_of_range_warns():
+@pytest.mark.parametrize("task", ["inpaint_random", "gaussian_blur", "sr_bicubic"])
+@pytest.mark.parametrize("hi, phrase", [(255.0, "0, 255"), (1.0, "0, 1"), (None, None)])
+def test_data_out_of_the_prior_range_warns(task, hi, phrase):
+    from invdiff.data import mnist
+
     prior = invdiff.load_prior("mnist")
-    op = operators.build("inpaint_random", (1, 28, 28), batch=1, seed=0)
-    y = op.A(torch.full((1, 1, 28, 28), 200.0))
-    with pytest.warns(UserWarning, match="0, 255"):
+    x = mnist("test")[:2]
+    x = x if hi is None else (x + 1) / 2 * hi  # digits in [0, 255] or [0, 1] instead of [-1, 1]
+    op = operators.build(task, (1, 28, 28), batch=2, seed=0)
+    y = operators.measure(op, x, 0.05, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         invdiff.solve(y, op, prior, method="ddrm", sigma_y=0.05, steps=2)
+    ranges = [str(w.message) for w in caught if "data range" in str(w.message)]
+    assert (phrase in ranges[0]) if phrase else not ranges, ranges
+
+
+def test_shape_is_checked_for_an_operator_without_output_shape():
+    prior = image_prior()
+    op = operators.from_callables(lambda x: 0.5 * x, input_shape=(1, 8, 8))
+    y = op.A(prior.sample(2, seed=1))
+    with pytest.raises(ValueError, match=r"y has shape \(8, 8\) but the operator measures \(B, 1, 8, 8\)"):
+        run("dps", prior, op, y[0, 0])  # a 2-D y would otherwise be a batch of 8
+
+
+@pytest.mark.parametrize("name", ["ddrm", "dps"])
+def test_prior_and_seed_are_checked(name):
+    prior, op, y = problem()
+    with pytest.raises(TypeError, match=r"prior must be a prior object.*invdiff.load_prior\('mnist'\)"):
+        run(name, "mnist", op, y)
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got 1.5"):
+        run(name, prior, op, y, seed=1.5)
+
+
+def test_unconditional_shape_is_checked_against_the_prior():
+    from invdiff.samplers import ddim
+
+    with pytest.raises(ValueError, match=r"the prior makes images of shape \(B, 1, 8, 8\)"):
+        ddim(image_prior(), (2, 1, 16, 16), steps=2)
 
 
 class NaNPrior(GaussianMixturePrior):

@@ -39,6 +39,9 @@ def test_every_posterior_sampler_declares_a_search_space(name):
         default = params[key].default
         if default is not None and not (key == "start" and default == "auto"):
             assert p.contains(default), f"{name}: the default {key}={default!r} lies outside {p}"
+    if getattr(fn, "weighted_population", False):  # SMC: exact only from the prior's start, never warm
+        assert "start" not in space and "sigma_start" not in space
+        return
     assert isinstance(space["start"], Choice) and set(space["start"].values) == {"noise", "auto"}
     assert isinstance(space["sigma_start"], Param) and space["sigma_start"].log
 

@@ -3,6 +3,8 @@
 ``POSTERIOR``: samplers ``f(prior, op, y, *, sigma_y, steps, seed, callback, sigmas, x_shape, ...)``
 returning x0 estimates for measurements ``y``; each has ``f.needs`` (the operator
 capability it requires: "any", "linear", "svd", "pinv" or "prox") and ``f.default_steps``.
+The sequential Monte Carlo samplers (``mcgdiff``, ``tds``) also take ``particles`` and ``return_info``
+and carry ``f.weighted_population = True`` (``posterior_stats`` then uses one run's weighted particles).
 ``UNCONDITIONAL``: samplers ``f(prior, shape, *, steps, seed, ...)``.
 ``SAMPLERS`` holds both.  Adding a sampler = one file + one line here.
 """
@@ -21,8 +23,10 @@ from .diffpir import diffpir
 from .dps import dps
 from .gradient_estimation import gradient_estimation
 from .heun import heun
+from .mcgdiff import mcgdiff
 from .pigdm import pigdm
 from .reddiff import reddiff
+from .tds import tds
 
 POSTERIOR = {
     "dps": dps,
@@ -32,6 +36,8 @@ POSTERIOR = {
     "diffpir": diffpir,
     "reddiff": reddiff,
     "daps": daps,
+    "mcgdiff": mcgdiff,  # sequential Monte Carlo (particles), asymptotically exact
+    "tds": tds,
 }
 UNCONDITIONAL = {"ddpm": ddpm, "ddim": ddim, "heun": heun, "gradient_estimation": gradient_estimation}
 SAMPLERS = {**POSTERIOR, **UNCONDITIONAL}

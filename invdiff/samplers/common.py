@@ -21,9 +21,11 @@ from ..rng import PerSampleRNG
 from ..schedule import ddpm_sigmas, karras_sigmas, pairwise
 from .checks import (
     DivergenceError,
+    check_against_operator,
     check_dtype,
     check_image,
     check_measurement,
+    check_prior,
     check_sigma_y,
     check_steps,
     guard,
@@ -167,6 +169,7 @@ def posterior_head(
     set a warm start (:mod:`.warmstart`).  ``draw_start=False`` (samplers that start from an
     estimate, not from x_σ) skips the start noise: ``Head.x`` is then x_init (None when cold).
     """
+    check_prior(prior, name)
     _require(op, needs, name)
     given_sigma_start = sigma_start
     start, sigma_start = resolve_start(start, sigma_start, prior, op)
@@ -182,6 +185,7 @@ def posterior_head(
     sigmas = check_sigmas(sigmas)
     check_measurement(name, prior, op, y, x_shape)
     shape = resolve_shape(prior, op, y, x_shape)
+    check_against_operator(name, prior, op, y, shape)
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ValueError(f"{name}: offset must be an int >= 0, got {offset!r}")
     rng = PerSampleRNG(seed, shape[0], offset)
@@ -200,6 +204,10 @@ def unconditional_head(prior, shape, *, steps: int, seed: int, sigmas, device, d
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2 or shape[0] < 1:
         raise ValueError(f"shape must be the full (B, *event) shape with B >= 1, got {shape}")
+    check_prior(prior)
+    img = getattr(prior, "image_shape", None)
+    if img is not None and tuple(shape[1:]) != tuple(img):
+        raise ValueError(f"shape {shape}: the prior makes images of shape (B, {', '.join(map(str, img))})")
     if sigmas is None:
         sigmas = default_sigmas(prior, check_steps(steps, "sampler"), kind)
     sigmas = check_sigmas(sigmas)
