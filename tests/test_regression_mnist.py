@@ -6,12 +6,12 @@ baseline: biharmonic) and ``gaussian_blur`` (9×9, std 1.0; baseline: Wiener at 
 ``balance``).  Operators from seed 0, noise seed 0, sampler seed 0; DAPS runs 4 annealing levels
 (``ode_steps`` = 5: NFE 20).  Parametrized over ``invdiff.samplers.POSTERIOR``: a new sampler is covered.
 
-Measured (2026-12-01, mean PSNR over the 4 digits, dB):
+Measured (2026-12-01, mean PSNR over the 4 digits, dB; after ΠGDM's step weights and DPS's discrepancy stop):
     OMP_NUM_THREADS=1 .venv/bin/python tests/test_regression_mnist.py
 
     task            classical        dps    pigdm  ddrm   ddnm   diffpir  reddiff  daps
-    inpaint_random  biharmonic 18.76  21.19  20.58  20.02  20.02  19.94    20.67    19.49
-    gaussian_blur   wiener     23.88  27.40  25.15  27.63  27.63  24.90    27.17    23.85
+    inpaint_random  biharmonic 18.76  21.19  20.50  20.02  20.02  19.94    20.67    19.49
+    gaussian_blur   wiener     23.88  26.98  25.69  27.63  27.63  24.90    27.17    23.85
 
 DAPS on the blur is the closest call (0.03 dB below Wiener, inside the 1 dB margin); see
 benchmarks/results/robustness.md for the full sampler × operator × NFE matrix.
@@ -32,10 +32,11 @@ from invdiff.samplers import POSTERIOR
 pytestmark = pytest.mark.skipif(not (WEIGHTS_DIR / SHIPPED["mnist"]).is_file(), reason="shipped MNIST prior absent")
 
 # The SMC samplers (exact as K → ∞) are not held to this bar: at NFE 20 per particle (20 steps, K = 16) they
-# measured (2026-12-01, same 4 digits): mcgdiff 13.33 dB on inpaint_random (biharmonic 18.76), tds 21.81 on
-# gaussian_blur (Wiener 23.88).  In 784 dimensions their weights degenerate (ESS ≈ 1–3 of 16) and MCGdiff's
-# proposal alone (K = 1: 11.87 dB at 100 steps) pulls the observed pixels only weakly towards y;
-# benchmarks/results/calibration.md and README "When to use an exact sampler".
+# measured (2026-12-01, same 4 digits): mcgdiff 13.33 dB on inpaint_random (biharmonic 18.76; 26.34 on the
+# blur), tds 19.02 / 21.81 on inpaint_random / gaussian_blur (Wiener 23.88).  In 784 dimensions their weights
+# degenerate (ESS ≈ 1–3 of 16 at 20 steps) and MCGdiff's proposal alone (K = 1: 11.87 dB at 100 steps) pulls
+# the observed pixels only weakly towards y; benchmarks/results/calibration.md and README "When to use an
+# exact sampler".
 SMC_REASON = "SMC sampler: exact on small problems, not competitive on MNIST at NFE 20 (see SMC_REASON comment)"
 SIGMA_Y = 0.05
 NFE = 20
