@@ -178,8 +178,8 @@ def mnist_part(args):
     from gmm_posterior import nfe_per_step
 
     import invdiff
+    from invdiff.bench.suites import mnist_tasks
     from invdiff.data import mnist
-    from invdiff.suites import mnist_tasks
 
     prior = invdiff.load_prior("mnist")
     task = next(t for t in mnist_tasks() if t.name == "inpaint_random")
