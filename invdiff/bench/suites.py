@@ -87,11 +87,11 @@ BASELINES = ("pinv", "wiener", "biharmonic", "bicubic", "tv_denoise")
 
 
 def samplers() -> tuple[str, ...]:
-    """The posterior samplers a suite runs: every name in ``invdiff.samplers.POSTERIOR``, in its order
-    (read when called, so a sampler added to the registry joins every suite)."""
+    """``invdiff.samplers.POSTERIOR`` but the SMC samplers (NFE = steps × particles; benchmarks/gmm_posterior.py,
+    calibration.py, smc_mnist.py cover them), in registry order, read when called (new samplers join)."""
     from invdiff.samplers import POSTERIOR
 
-    return tuple(POSTERIOR)
+    return tuple(n for n, f in POSTERIOR.items() if not getattr(f, "weighted_population", False))
 
 
 def __getattr__(name):  # SAMPLERS is derived from the registry on first use (importing this module stays light)
