@@ -482,7 +482,7 @@ def main(argv=None) -> int:
     import operators
     from invdiff import baselines  # noqa: F401 - import everything now: others may edit the tree mid-run
     from invdiff.data import mnist
-    from invdiff.samplers import POSTERIOR, samplers_that_accept
+    from invdiff.samplers import POSTERIOR, approximate_samplers, samplers_that_accept
 
     _GIT.update(_git_state())
     labels = [s.strip() for s in a.nfe.split(",") if s.strip()]
@@ -490,8 +490,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"unknown NFE label(s) {bad}; choose from {LABELS}")
     # the SMC samplers (f.weighted_population) are left out by default: NFE there is steps × particles, and
     # they are for small problems (README, "When to use an exact sampler"); name them to include them
-    approx = [s for s, f in POSTERIOR.items() if not getattr(f, "weighted_population", False)]
-    samplers = approx if a.samplers is None else [s.strip() for s in a.samplers.split(",")]
+    samplers = approximate_samplers() if a.samplers is None else [s.strip() for s in a.samplers.split(",")]
     if bad := [s for s in samplers if s not in POSTERIOR]:
         raise SystemExit(f"unknown sampler(s) {bad}; choose from {list(POSTERIOR)}")
     cells = operator_cells(None if a.operators is None else [s.strip() for s in a.operators.split(",")])

@@ -89,9 +89,9 @@ BASELINES = ("pinv", "wiener", "biharmonic", "bicubic", "tv_denoise")
 def samplers() -> tuple[str, ...]:
     """``invdiff.samplers.POSTERIOR`` but the SMC samplers (NFE = steps × particles; benchmarks/gmm_posterior.py,
     calibration.py, smc_mnist.py cover them), in registry order, read when called (new samplers join)."""
-    from invdiff.samplers import POSTERIOR
+    from invdiff.samplers import approximate_samplers
 
-    return tuple(n for n, f in POSTERIOR.items() if not getattr(f, "weighted_population", False))
+    return tuple(approximate_samplers())
 
 
 def __getattr__(name):  # SAMPLERS is derived from the registry on first use (importing this module stays light)

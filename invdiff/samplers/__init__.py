@@ -43,6 +43,12 @@ UNCONDITIONAL = {"ddpm": ddpm, "ddim": ddim, "heun": heun, "gradient_estimation"
 SAMPLERS = {**POSTERIOR, **UNCONDITIONAL}
 
 
+def approximate_samplers() -> list[str]:
+    """Names in ``POSTERIOR`` but the SMC samplers (``f.weighted_population``: NFE = steps × particles),
+    read when called; the suites and the robustness matrix run these."""
+    return [n for n, f in POSTERIOR.items() if not getattr(f, "weighted_population", False)]
+
+
 def samplers_that_accept(op) -> list[str]:
     """Names of the posterior samplers whose ``needs`` the operator ``op`` satisfies."""
     caps = linalg.capabilities(op)
@@ -55,6 +61,7 @@ __all__ = [
     "SAMPLERS",
     "DivergenceError",
     "samplers_that_accept",
+    "approximate_samplers",
     *POSTERIOR,
     *UNCONDITIONAL,
 ]

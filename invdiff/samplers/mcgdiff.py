@@ -40,12 +40,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .common import Choice, Param, pairwise, spectral_data
+from .common import Choice, Param, pairwise, real, spectral_data, state_dtype
 from .smc import best, finish, gather, noise, op_is_shared, per_measurement, reweight, smc_head
-
-
-def _real(z: Tensor) -> Tensor:
-    return z.real if z.is_complex() else z
 
 
 def _spectral(op, y: Tensor, like: Tensor):
@@ -101,12 +97,12 @@ def mcgdiff(
     )
     sigma_y, sigmas, shape = h.sigma_y, h.sigmas, h.shape
     B, K, event = shape[0], particles, tuple(shape[1:])
-    out_dtype = y.real.dtype if y.is_complex() else y.dtype if y.is_floating_point() else torch.float32
+    out_dtype = state_dtype(y)
     like = torch.empty(shape, dtype=torch.float64, device=y.device)
     s, keep, ybar = _spectral(op, y, like)
     shared = op_is_shared(op, B, s, len(event))
     Vt = lambda v: per_measurement(op.Vt, v, B, K, shared)
-    V = lambda v: _real(per_measurement(op.V, v, B, K, shared)).to(like)
+    V = lambda v: real(per_measurement(op.V, v, B, K, shared)).to(like)
     rep = lambda t: torch.broadcast_to(t, (B, *event)).repeat_interleave(K, 0)
     floor = float(sigmas[-2])  # the last positive level
     sstar = torch.where(keep, sigma_y / torch.where(keep, s, 1), 0.0).clamp_min(floor)

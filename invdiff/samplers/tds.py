@@ -36,7 +36,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import Choice, Param, linalg, pairwise
+from .common import Choice, Param, linalg, pairwise, state_dtype
 from .smc import best, finish, gather, noise, op_is_shared, per_measurement, reweight, smc_head
 
 
@@ -86,7 +86,7 @@ def tds(
     )
     sigma_y, sigmas, shape = h.sigma_y, h.sigmas, h.shape
     B, K, event = shape[0], particles, tuple(shape[1:])
-    out_dtype = y.real.dtype if y.is_complex() else y.dtype if y.is_floating_point() else torch.float32
+    out_dtype = state_dtype(y)
     like = torch.empty(0, dtype=torch.float64, device=y.device)
     shared = op_is_shared(op, B)
     yp = y.repeat_interleave(K, 0)
