@@ -157,20 +157,44 @@ def main(argv=None):
 
 
 def merge(args):
-    """Combine the JSON parts of several runs (same problem) into one table and one figure."""
+    """Combine the JSON parts of several runs (same problem) into one table and one figure.
+
+    A part may itself be a merged file.  Where parts share a sampler (a GMM row, its curve or an MNIST row),
+    the first part given wins: list a re-run before the file it updates.  Rows keep the order of the last
+    part that has them (a re-run takes the place of the row it replaces).
+    """
     parts = [json.loads(Path(p).read_text()) for p in args.merge.split(",")]
-    vars(args).update({k: v for k, v in parts[0]["args"].items() if k not in ("samplers", "smc_kernels", "skip_gmm")})
-    seen = {}
-    for r in (r for p in parts for r in p["rows"]):
-        seen.setdefault(r[0], r)  # a name once (the first part's "exact" row)
-    rows = list(seen.values())
-    curves = {k: v for p in parts for k, v in p["curves"].items()}
-    mnist_rows = [r for p in parts for r in (p["mnist_rows"] or [])] or None
+    first = next(p for p in parts if "args" in p)
+    vars(args).update({k: v for k, v in first["args"].items() if k not in ("samplers", "smc_kernels", "skip_gmm")})
+    seen, curves, mnist_seen = {}, {}, {}
+    for p in parts:
+        for r in p["rows"]:
+            seen.setdefault(r[0], r)
+        for k, v in p["curves"].items():
+            curves.setdefault(k, v)
+        for r in p["mnist_rows"] or []:
+            mnist_seen.setdefault(r[0], r)
+
+    def order(key):  # position in the last part holding the row (parts in reverse, then row order)
+        def pos(name):
+            for i, p in enumerate(reversed(parts)):
+                names = [r[0] for r in (p[key] or [])]
+                if name in names:
+                    return (i, names.index(name))
+            return (len(parts), 0)
+
+        return pos
+
+    rows = sorted(seen.values(), key=lambda r: order("rows")(r[0]))
+    mnist_rows = sorted(mnist_seen.values(), key=lambda r: order("mnist_rows")(r[0])) or None
     args.skip_gmm = not rows
-    cmds = [p["cmd"] for p in parts]
-    merged = {"cmds": cmds, "rows": rows, "curves": curves, "mnist_rows": mnist_rows}
+    cmds = [c for p in parts for c in (p["cmds"] if "cmds" in p else [p["cmd"]])]
+    cmds = list(dict.fromkeys(cmds))
+    pseed, sy = first["pseed"], first["sy"]
+    merged = {"cmds": cmds, "rows": rows, "curves": curves, "mnist_rows": mnist_rows, "pseed": pseed, "sy": sy,
+              "args": first["args"]}  # fmt: skip
     Path(args.out).with_suffix(".json").write_text(json.dumps(merged, indent=1))
-    write(args, rows, curves, parts[0]["pseed"], parts[0]["sy"], mnist_rows, cmds)
+    write(args, rows, curves, pseed, sy, mnist_rows, cmds)
 
 
 def mnist_part(args):

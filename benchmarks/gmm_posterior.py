@@ -16,7 +16,7 @@ approaches the floor as NFE grows.
 
 NFE is the number of prior (network) evaluations, counted by the prior; a sampler's
 ``steps`` is set from the requested NFE by its measured evaluations per step (DAPS:
-5 per annealing level).  ``default`` in ``--nfe`` means each sampler's own default.
+its ode_steps per annealing level).  ``default`` in ``--nfe`` means each sampler's own default.
 ``--max-nfe 800:100`` caps the NFE at d_x = 800 (runs above a cap are listed as skipped).
 
 Sequential Monte Carlo samplers (``f.weighted_population``: MCGdiff, TDS) run at ``--smc-steps``

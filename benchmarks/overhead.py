@@ -24,6 +24,7 @@ import torch
 
 import operators
 from invdiff.bench.peers import run_deepinv
+from invdiff.bench.runners import nfe_per_step
 from invdiff.bench.suites import mnist_tasks
 from invdiff.data import mnist
 from invdiff.load import load_prior
@@ -96,7 +97,7 @@ def main():
                         **({"zeta": kw["zeta"]} if "zeta" in kw and m != "deepinv-dps" else {}),
                     )
             else:
-                steps = a.nfe // 5 if m == "daps" else a.nfe  # DAPS: 5 ODE steps per annealing level
+                steps = max(1, a.nfe // nfe_per_step(POSTERIOR[m], kw))  # DAPS: ode_steps network calls per level
 
                 def run(m=m, kw=kw, steps=steps):
                     return POSTERIOR[m](prior, op, y, sigma_y=spec.sigma_y, steps=steps, seed=0, **kw)

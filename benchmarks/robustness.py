@@ -12,8 +12,8 @@ at (1, 28, 28), with the mnist suite's task parameters where they apply (invdiff
 inpaint_random 70 %, inpaint_box 14 margin 2, gaussian_blur 9×9 std 1.0, motion_blur 7×7
 intensity 0.5, sr_bicubic ×2 and ×4 as two cells ``sr2``/``sr4``), builder defaults otherwise.
 
-NFE: DAPS runs ``max(1, n // 5)`` annealing levels (``ode_steps`` = 5 network calls each), the
-others ``n`` steps.  ``default`` is ``f.default_steps`` (× 5 for DAPS); where it equals an NFE of
+NFE: DAPS runs ``max(1, n // ode_steps)`` annealing levels (its default ``ode_steps`` network calls
+each), the others ``n`` steps.  ``default`` is ``f.default_steps`` (× ``ode_steps`` for DAPS); where it equals an NFE of
 the grid (ΠGDM, DDNM, DiffPIR: 100; DDRM: 20) the cell is that run and is not repeated.  Samplers
 whose default NFE is ≥ 1000 (DPS, RED-diff, DAPS) run their default cell on the first
 ``--default-n-images`` digits (8) and only on ``--default-operators`` (the mnist suite's seven

@@ -15,9 +15,9 @@ same command skips what is there; a tqdm bar shows progress).  The grid: every s
 biharmonic for masks, Wiener for blurs, bicubic for super-resolution, Tikhonov otherwise —
 plus σ0·z, then the sampler's grid from σ0); ``cold`` runs ``SAMPLER:start=noise`` (the full
 grid from σ_max; RED-diff's cold start is its reference one, μ = Tikhonov on the full grid:
-``reddiff:start=tikhonov,sigma0=inf``).  DAPS's steps are annealing levels of 5 network calls,
-so NFE N is N // 5 levels (the harness does this).  ``--methods`` adds any spec (posterior means
-``NAME:meanK`` are charged K × NFE: ``--nfe`` is per draw).
+``reddiff:start=tikhonov,sigma0=inf``).  DAPS's steps are annealing levels of ``ode_steps``
+network calls each, so NFE N is N // ode_steps levels (the harness does this).  ``--methods``
+adds any spec (posterior means ``NAME:meanK`` are charged K × NFE: ``--nfe`` is per draw).
 
 ``report`` prints, per task, the PSNR table (sampler × σ0 × NFE) next to the best classical
 baseline on the same images, and the summaries the results note quotes: per task and NFE, the

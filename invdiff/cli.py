@@ -207,8 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         default=None,
         help="subset of the suite's methods, and variants of its samplers: NAME:key=value,... "
-        "(e.g. 'ddrm:start=biharmonic,sigma0=0.2') or NAME:meanK (the mean of K draws, charged K × NFE) "
-        "(default: all)",
+        "(e.g. 'ddrm:start=biharmonic,sigma0=0.2'), NAME:meanK (the mean of K draws, charged K × NFE) or "
+        "NAME:tuned (the prior's shipped tuned values, as solve uses them) (default: all)",
     )
     b.add_argument("--nfe", type=pos, nargs="*", default=None, help="NFE list for every sampler (default: the suite's)")
     b.add_argument("--tasks", nargs="*", default=None, help="subset of the suite's tasks (default: all)")

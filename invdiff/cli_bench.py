@@ -20,7 +20,7 @@ def _bench_methods(suite, names, label: str) -> None:
     if unknown:
         raise UsageError(
             f"--methods: {', '.join(unknown)} not in suite {label} (it has {', '.join(known)}; "
-            "variants of a sampler: NAME:key=value,... or NAME:meanK)"
+            "variants of a sampler: NAME:key=value,..., NAME:meanK or NAME:tuned)"
         )
     try:
         select_methods(suite, names)

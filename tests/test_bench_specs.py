@@ -45,7 +45,7 @@ MALFORMED = [
     ("ddrm:", "an empty item"),
     ("ddrm:mean8,", "an empty item"),
     (":mean8", "'' is not a method name"),
-    ("ddrm:mean", "neither 'meanK' nor 'key=value'"),
+    ("ddrm:mean", "neither 'meanK', 'tuned' nor 'key=value'"),
     ("ddrm:mean1", "a posterior mean needs K >= 2 draws"),
     ("ddrm:mean2,mean4", "'meanK' given twice"),
     ("ddrm:sigma0=", "keyword 'sigma_start' has no value"),
@@ -89,7 +89,9 @@ def test_a_posterior_mean_is_charged_k_times():
     assert [(p.target, p.steps) for p in plain] == [(20, 20), (100, 100)]
     assert [(p.target, p.steps) for p in mean] == [(160, 20)]
     daps = SamplerRunner(parse_spec("daps:mean4,sigma0=0.5")).grid(nfe=[10, 50])
-    assert [(p.target, p.steps) for p in daps] == [(40, 2), (200, 10)]  # 5 network calls per DAPS level
+    assert [(p.target, p.steps) for p in daps] == [(40, 10), (200, 50)]  # 1 network call per DAPS level
+    daps5 = SamplerRunner(parse_spec("daps:mean4,ode_steps=5")).grid(nfe=[10, 50])
+    assert [(p.target, p.steps) for p in daps5] == [(40, 2), (200, 10)]  # ode_steps network calls per level
 
 
 def gmm_problem(batch=3):
@@ -146,7 +148,7 @@ def test_select_methods(suite):
         (["wiener"], "unknown methods ['wiener'] for suite 'tiny'"),
         (["pinv:mean2"], "'pinv' is not a sampler of suite 'tiny'"),
         (["ddrm:mean2"], "'ddrm' is not a sampler of suite 'tiny' (its samplers: dps, ddnm)"),
-        (["ddnm:eta"], "neither 'meanK' nor 'key=value'"),
+        (["ddnm:eta"], "neither 'meanK', 'tuned' nor 'key=value'"),
         (["dps:eta=1"], "takes no keyword 'eta'"),
     ):
         with pytest.raises(ValueError, match=phrase.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
@@ -235,3 +237,31 @@ def test_bench_cli_runs_specs(tmp_path, capsys):
     assert (rows["ddrm:mean2"]["nfe_target"], rows["ddrm:mean2"]["nfe"]) == (4, 4)
     assert rows["ddrm:start=noise"]["params"] == {"start": "noise"} and rows["ddrm:start=noise"]["nfe"] == 2
     assert (out / "pareto.png").is_file()
+
+
+def test_tuned_spec_runs_the_shipped_table(tmp_path):
+    """``ddrm:tuned`` runs the values of invdiff/weights/mnist.tuned.json (as solve does) and records them;
+    the plain ``ddrm`` row keeps the sampler's own defaults.  Specs that misuse ``tuned`` are refused."""
+    from invdiff import load_prior
+    from invdiff.bench.suites import mnist_tasks
+    from invdiff.data import mnist
+    from invdiff.tune import table
+    from invdiff.tune.defaults import TABLE_DIR
+
+    task = next(t for t in mnist_tasks(0.05) if t.name == "inpaint_random")
+    entry = table.read(TABLE_DIR / "mnist.tuned.json")["cells"]["inpaint_random"]["ddrm"]["20"]["params"]
+    x = mnist("test")[:2]
+    s = bench.Suite("tiny-mnist", (1, 28, 28), [task], [Method("ddrm")], images=lambda: x,
+                    prior=lambda: load_prior("mnist"), batch_size=2, n_show=2, nfe=(20,))  # fmt: skip
+    out = tmp_path / "r.jsonl"
+    bench.run_suite(s, out, methods=["ddrm", "ddrm:tuned", "ddrm:tuned,eta=0.5"], progress=False, device="cpu")
+    by = {r["method"]: r for r in bench.read_rows(out) if r["index"] == 0}
+    assert {r["status"] for r in by.values()} == {"ok"}
+    assert by["ddrm:tuned"]["params"] == entry and by["ddrm"]["params"] == {}
+    assert by["ddrm:tuned,eta=0.5"]["params"] == {**entry, "eta": 0.5}  # a spec's own keyword wins
+    assert by["ddrm:tuned"]["psnr"] != by["ddrm"]["psnr"]
+    for text, phrase in (("ddrm:tuned,tuned", "'tuned' given twice"), ("ddrm:tune", "neither 'meanK', 'tuned'")):
+        with pytest.raises(ValueError, match=phrase):
+            parse_spec(text)
+    with pytest.raises(ValueError, match="applies to our samplers only"):
+        bench.runner_for(Method("wiener", "baseline", tuned=True))

@@ -3,18 +3,21 @@ more than 1 dB below the classical baseline on two MNIST tasks (4 held-out digit
 
 Tasks (the mnist suite's parameters, invdiff/suites.py): ``inpaint_random`` (70 % of pixels dropped;
 baseline: biharmonic) and ``gaussian_blur`` (9×9, std 1.0; baseline: Wiener at its default
-``balance``).  Operators from seed 0, noise seed 0, sampler seed 0; DAPS runs 4 annealing levels
-(``ode_steps`` = 5: NFE 20).  Parametrized over ``invdiff.samplers.POSTERIOR``: a new sampler is covered.
+``balance``).  Operators from seed 0, noise seed 0, sampler seed 0; DAPS runs NFE 20 // ``ode_steps``
+annealing levels (20 at its default ``ode_steps`` = 1).  Parametrized over ``invdiff.samplers.POSTERIOR``: a new
+sampler is covered.
 
-Measured (2026-12-01, mean PSNR over the 4 digits, dB; after ΠGDM's step weights and DPS's discrepancy stop):
+Measured (2026-12-01, mean PSNR over the 4 digits, dB; after ΠGDM's step weights, DPS's discrepancy stop and
+DAPS's σ_min = 0.01, ode_steps = 1 defaults):
     OMP_NUM_THREADS=1 .venv/bin/python tests/test_regression_mnist.py
 
     task            classical        dps    pigdm  ddrm   ddnm   diffpir  reddiff  daps
-    inpaint_random  biharmonic 18.76  21.19  20.50  20.02  20.02  19.94    20.67    19.49
-    gaussian_blur   wiener     23.88  26.98  25.69  27.63  27.63  24.90    27.17    23.85
+    inpaint_random  biharmonic 18.76  21.19  20.50  20.02  20.02  19.94    20.67    20.18
+    gaussian_blur   wiener     23.88  26.98  25.69  27.63  27.63  24.90    27.17    26.28
 
-DAPS on the blur is the closest call (0.03 dB below Wiener, inside the 1 dB margin); see
-benchmarks/results/robustness.md for the full sampler × operator × NFE matrix.
+DiffPIR on the blur is the closest call (1.02 dB above Wiener; DAPS was 0.03 dB below it before its
+σ_min / ode_steps change); see benchmarks/results/robustness.md for the full sampler ×
+operator × NFE matrix.
 """
 
 from __future__ import annotations

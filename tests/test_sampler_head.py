@@ -200,12 +200,13 @@ def test_auto_start_picks_an_initializer_for_every_registry_operator(opname):
 
 
 def test_daps_warm_start_below_its_sigma_min():
-    """DAPS's annealing grid ends at sigma_min = 0.1; a warm start at σ0 <= 0.1 anneals from σ0 towards σ0/2
-    (the first ``steps`` of ``steps + 1`` levels; it raised "need 0 < sigma_min < sigma_max")."""
+    """DAPS's annealing grid ends at sigma_min (0.01); a warm start at σ0 <= sigma_min anneals from σ0 towards
+    σ0/2 (the first ``steps`` of ``steps + 1`` levels; it raised "need 0 < sigma_min < sigma_max")."""
     prior, op, y = problem()
-    seen = []
-    x = POSTERIOR["daps"](
-        prior, op, y, sigma_y=0.05, steps=3, ode_steps=1, langevin_steps=3, start="pinv", sigma_start=0.1,
-        callback=lambda i, s, *_: seen.append(s),
-    )  # fmt: skip
-    assert bool(torch.isfinite(x).all()) and seen[0] == pytest.approx(0.1) and 0.05 < min(seen) < 0.1
+    for s0, s_min in ((0.01, None), (0.1, 0.1)):  # at the default sigma_min, and at the paper's 0.1
+        seen, kw = [], {} if s_min is None else {"sigma_min": s_min}
+        x = POSTERIOR["daps"](
+            prior, op, y, sigma_y=0.05, steps=3, ode_steps=1, langevin_steps=3, start="pinv", sigma_start=s0,
+            callback=lambda i, s, *_: seen.append(s), **kw,
+        )  # fmt: skip
+        assert bool(torch.isfinite(x).all()) and seen[0] == pytest.approx(s0) and s0 / 2 < min(seen) < s0

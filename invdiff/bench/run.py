@@ -264,6 +264,7 @@ def _run_batch(runner: Runner, batch: Batch, job: Job, base: dict, lpips_fn, dev
     reset_peak(device)
     sync(device)
     t0 = time.perf_counter()
+    runner.last_params = None  # set by a runner whose keywords differ from job.params (SamplerRunner)
     try:
         xh, err = runner(batch, job), None
         sync(device)
@@ -274,7 +275,7 @@ def _run_batch(runner: Runner, batch: Batch, job: Job, base: dict, lpips_fn, dev
     n = len(batch.index)
     common = {
         **base,
-        "params": jsonable(job.params),
+        "params": jsonable(job.params if runner.last_params is None else runner.last_params),
         "time_s": dt / n,
         "batch_time_s": dt,
         "nfe": runner.nfe_used(job.prior, n),

@@ -84,6 +84,8 @@ class Runner:
         self.method = method
         if method.samples != 1 and not self.averages:
             raise ValueError(f"method {method.name!r}: a posterior mean (meanK) applies to our samplers only")
+        if method.tuned and not self.averages:
+            raise ValueError(f"method {method.name!r}: 'tuned' (the shipped tuned table) applies to our samplers only")
 
     def grid(self, nfe=None) -> list[GridPoint]:
         """The grid points; ``nfe`` (target NFEs) replaces the method's own list."""
@@ -185,8 +187,20 @@ class SamplerRunner(Runner):
         need = getattr(self.fn, "needs", "any")
         return None if need in linalg.capabilities(op) else f"{self.method.name} needs the {need!r} capability"
 
-    def __call__(self, batch: Batch, job: Job) -> Tensor:
+    def call_kw(self, batch: Batch, job: Job) -> dict:
+        """The sampler's keywords: ``job.params``, with ``Method.tuned`` the tuned table's values over the
+        task's ``method_kw`` (the spec's own keywords win, as a caller's do in :func:`invdiff.solve`)."""
         kw = dict(job.params)
+        if self.method.tuned:
+            from ..tune.defaults import resolve
+
+            call = {**self.method.kw, "sigma_y": batch.task.sigma_y, "steps": job.point.steps}
+            kw.update(resolve(self.method.key, self.fn, job.prior, batch.op, call, "tuned")[1]["applied"])
+        return kw
+
+    def __call__(self, batch: Batch, job: Job) -> Tensor:
+        kw = self.last_params = self.call_kw(batch, job)  # the row records what ran
+        kw = dict(kw)
         if "offset" in inspect.signature(self.fn).parameters:
             kw["offset"] = batch.offset
 

@@ -1,7 +1,8 @@
 """Which methods a run uses: the suite's, or named ones, plus specs of its samplers.
 
 A spec is ``NAME:key=value,...`` (keywords such as a warm start, ``ddrm:start=noise,sigma0=0.2``)
-or ``NAME:meanK`` (the posterior mean of K draws, charged K × NFE): :func:`invdiff.bench.spec.parse_spec`.
+or ``NAME:meanK`` (the posterior mean of K draws, charged K × NFE) or ``NAME:tuned`` (the shipped tuned
+table's values): :func:`invdiff.bench.spec.parse_spec`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def select_methods(suite: Suite, names=None, check=None) -> list[Method]:
                 f"method spec {n!r}: {spec.key!r} is not a sampler of suite {suite.name!r} "
                 f"(its samplers: {', '.join(samplers) or 'none'})"
             )
-        m = dataclasses.replace(base, name=spec.name, kw={**base.kw, **spec.kw}, samples=spec.samples, base=base.key)
+        m = dataclasses.replace(
+            base, name=spec.name, kw={**base.kw, **spec.kw}, samples=spec.samples, base=base.key, tuned=spec.tuned
+        )
         (check or SamplerRunner)(m)  # checks the sampler's keywords now, before any work
         out.append(m)
     return out

@@ -79,6 +79,7 @@ class Method:
     kw: dict = field(default_factory=dict)
     samples: int = 1
     base: str | None = None
+    tuned: bool = False
 
     @property
     def key(self) -> str:
@@ -89,8 +90,8 @@ class Method:
 # spec keys that stand for a sampler keyword
 KEY_ALIASES = {"sigma0": "sigma_start"}
 _SPEC_FORM = (
-    "expected NAME:ITEM[,ITEM...] with ITEM 'meanK' (K >= 2) or 'key=value', "
-    "e.g. ddrm:start=biharmonic,sigma0=0.2 or ddrm:mean8"
+    "expected NAME:ITEM[,ITEM...] with ITEM 'meanK' (K >= 2), 'tuned' or 'key=value', "
+    "e.g. ddrm:start=biharmonic,sigma0=0.2, ddrm:mean8 or ddrm:tuned"
 )
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -124,9 +125,10 @@ def _value(text: str):
 def parse_spec(text: str, kind: str = "sampler") -> Method:
     """The :class:`Method` a spec string names (its ``name`` is the string, ``base`` the sampler).
 
-    ``NAME:ITEM[,ITEM...]``: ``meanK`` sets ``samples`` = K (K >= 2); ``key=value`` adds a
-    keyword (``sigma0`` is ``sigma_start``).  Only the form is checked here; the runner checks
-    the sampler and its keywords.  A malformed spec is a ``ValueError`` in one line.
+    ``NAME:ITEM[,ITEM...]``: ``meanK`` sets ``samples`` = K (K >= 2); ``tuned`` takes the shipped
+    tuned table's values (``Method.tuned``); ``key=value`` adds a keyword (``sigma0`` is
+    ``sigma_start``).  Only the form is checked here; the runner checks the sampler and its
+    keywords.  A malformed spec is a ``ValueError`` in one line.
     """
     if not isinstance(text, str):
         raise ValueError(f"method spec must be a string, got {type(text).__name__}")
@@ -142,15 +144,20 @@ def parse_spec(text: str, kind: str = "sampler") -> Method:
     if not _NAME.match(name):
         raise bad(f"{name!r} is not a method name")
     kw: dict = {}
-    samples = None
+    samples, tuned = None, False
     for item in rest.split(","):
         item = item.strip()
         if not item:
             raise bad("an empty item")
+        if item == "tuned":
+            if tuned:
+                raise bad("'tuned' given twice")
+            tuned = True
+            continue
         if "=" not in item:
             m = _MEAN.match(item)
             if m is None:
-                raise bad(f"item {item!r} is neither 'meanK' nor 'key=value'")
+                raise bad(f"item {item!r} is neither 'meanK', 'tuned' nor 'key=value'")
             if samples is not None:
                 raise bad("'meanK' given twice")
             samples = int(m.group(1))
@@ -169,7 +176,7 @@ def parse_spec(text: str, kind: str = "sampler") -> Method:
             kw[key] = _value(val)
         except ValueError as e:
             raise bad(f"keyword {key!r}: {e}") from None
-    return Method(spec, kind, kw=kw, samples=samples or 1, base=name)
+    return Method(spec, kind, kw=kw, samples=samples or 1, base=name, tuned=tuned)
 
 
 @dataclass
