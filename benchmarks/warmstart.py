@@ -77,6 +77,16 @@ def run(a) -> int:
         if suite.train_images is None:
             raise SystemExit(f"suite {a.suite} has no training images")
         suite.images, suite.name = suite.train_images, f"{suite.name}-train"
+    elif a.images == "train-all":  # photo suites: every shipped training photo (invdiff.data.PHOTO_TRAIN)
+        if not a.suite.startswith("photo"):
+            raise SystemExit("--images train-all applies to the photo suites")
+        import torch
+
+        from invdiff import data
+
+        size = suite.shape[-1]
+        suite.images = lambda: torch.cat([data.photo(n, size) for n in data.PHOTO_TRAIN])
+        suite.name = f"{suite.name}-train-all"
     names = [spec(s, str(v)) for s in (a.samplers or samplers()) for v in (a.sigma0 or ())]
     names += list(a.methods or ())
     names += [b for b in BASELINES if not a.no_baselines]
@@ -241,7 +251,12 @@ def main(argv=None) -> int:
     r.add_argument("--samplers", nargs="*", default=None, help="default: every posterior sampler")
     r.add_argument("--methods", nargs="*", default=None, help="more method specs, e.g. 'ddrm:mean8,sigma0=0.5'")
     r.add_argument("--tasks", nargs="*", default=None)
-    r.add_argument("--images", choices=("test", "train"), default="test", help="train: choose settings there")
+    r.add_argument(
+        "--images",
+        choices=("test", "train", "train-all"),
+        default="test",
+        help="train: choose settings there (the suite's training images); train-all: all 20 training photos",
+    )
     r.add_argument("--no-baselines", action="store_true")
     r.add_argument("--batch-size", type=int, default=None)
     r.add_argument("--device", default="cpu")
