@@ -374,3 +374,22 @@ def derive(names, seeds=DERIVATION_SEEDS):
 
 if __name__ == "__main__":
     derive(sys.argv[1:] or sorted(TABLE))
+
+
+def test_daps_spread_matches_the_posterior():
+    """DAPS's samples have the exact posterior's spread on the Gaussian problem (its row's settings).
+
+    With the paper's five ODE steps per level and σ_min = 0.1 (ours: 1 and 0.01) the ratio tr cov / tr Σ_post
+    is 1.37: x̂0 from the ODE is a sample-like point, not the mean DAPS's Gaussian N(x̂0, σ²) step assumes, and
+    its spread adds to the Langevin's.  Tolerance: for N Gaussian samples Var(tr Ĉ) ≈ 2 tr(Σ²)/N, so the
+    ratio's standard error is √(2 tr(Σ²)/N) / tr Σ (0.020 here); the limit is 4 of them.
+    """
+    prior, op, y, sy, post = gaussian()
+    cov = post.cov()
+    se = math.sqrt(2 * float((cov @ cov).trace()) / MEAN_N) / float(cov.trace())
+    _, ratio = gaussian_stats("daps")
+    assert abs(ratio - 1) <= 4 * se, f"daps: tr cov / tr Σ_post = {ratio:.3f}, limit 1 ± {4 * se:.3f}"
+    kw = {**row_of("daps").kw, "ode_steps": 5, "sigma_min": 0.1}  # the paper's: this test must catch it
+    xs = POSTERIOR["daps"](prior, op, y.expand(MEAN_N, -1), sigma_y=sy, seed=0, **kw)
+    old = float(torch.cov(xs.T.double()).trace() / cov.trace())
+    assert old - 1 > 4 * se, f"the paper's settings gave ratio {old:.3f}: this test would not catch them"
