@@ -100,16 +100,11 @@ def operator_cells(names=None) -> list[tuple[str, str, dict]]:
     return [c for c in cells if c[0] in names or c[1] in names]
 
 
-def nfe_per_step(fn) -> int:
-    import inspect
-
-    p = inspect.signature(fn).parameters.get("ode_steps")
-    return int(p.default) if p is not None else 1
-
-
 def plan_nfe(fn, label: str) -> tuple[int, int]:
-    """(target NFE, steps) of an NFE label for sampler ``fn``."""
-    per = nfe_per_step(fn)
+    """(target NFE, steps) of an NFE label for sampler ``fn`` at its default ``ode_steps`` (DAPS)."""
+    from invdiff.bench.runners import nfe_per_step
+
+    per = nfe_per_step(fn, {})
     target = int(fn.default_steps) * per if label == "default" else int(label)
     return target, max(1, target // per)
 

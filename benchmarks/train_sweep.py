@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from robustness import KIND, SUITE_CELLS  # noqa: E402
+from robustness import KIND, operator_cells  # noqa: E402
 
 N_IMAGES, FIRST, OP_SEED, NOISE_SEED, SIGMA_Y = 16, 1000, 777, 778, 0.05
 
@@ -59,9 +59,8 @@ def main(argv=None) -> None:
     settings = [parse_setting(s) for s in argv[3:]] or [{}]
     x = mnist("train")[FIRST : FIRST + N_IMAGES]
     prior = invdiff.load_prior("mnist")
-    named = {cell: (reg, params) for reg, lst in SUITE_CELLS.items() for cell, params in lst}
-    for cell in cells:
-        reg, params = named.get(cell, (cell, {}))
+    given = operator_cells(cells)  # in the registry's order; run them in the order asked
+    for cell, reg, params in sorted(given, key=lambda c: cells.index(c[0] if c[0] in cells else c[1])):
         op = operators.build(reg, shape=(1, 28, 28), batch=N_IMAGES, seed=OP_SEED, **params)
         y = operators.measure(op, x, sigma_y=SIGMA_Y, seed=NOISE_SEED)
         best = None
