@@ -175,18 +175,16 @@ def merge(args):
         for r in p["mnist_rows"] or []:
             mnist_seen.setdefault(r[0], r)
 
-    def order(key):  # position in the last part holding the row (parts in reverse, then row order)
-        def pos(name):
-            for i, p in enumerate(reversed(parts)):
-                names = [r[0] for r in (p[key] or [])]
-                if name in names:
-                    return (i, names.index(name))
-            return (len(parts), 0)
-
+    def positions(key):  # (index of the last part holding the row, its place there), parts taken in reverse
+        pos = {}
+        for i, p in enumerate(reversed(parts)):
+            for j, r in enumerate(p[key] or []):
+                pos.setdefault(r[0], (i, j))
         return pos
 
-    rows = sorted(seen.values(), key=lambda r: order("rows")(r[0]))
-    mnist_rows = sorted(mnist_seen.values(), key=lambda r: order("mnist_rows")(r[0])) or None
+    rp, mp = positions("rows"), positions("mnist_rows")
+    rows = sorted(seen.values(), key=lambda r: rp[r[0]])
+    mnist_rows = sorted(mnist_seen.values(), key=lambda r: mp[r[0]]) or None
     args.skip_gmm = not rows
     cmds = [c for p in parts for c in (p["cmds"] if "cmds" in p else [p["cmd"]])]
     cmds = list(dict.fromkeys(cmds))
