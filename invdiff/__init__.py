@@ -27,6 +27,7 @@ _LAZY = {
     "psnr": ("metrics", "psnr"),
     "ssim": ("metrics", "ssim"),
     "DivergenceError": ("samplers.checks", "DivergenceError"),
+    "tweedie_denoise": ("tweedie", "tweedie_denoise"),
 }
 __all__ = sorted(_LAZY)
 # submodules reachable as attributes after a bare ``import invdiff`` (imported on first use)

@@ -155,6 +155,35 @@ def test_select_methods(suite):
             bench.select_methods(suite, names)
 
 
+def test_deepinv_peer_specs_reach_deepinv(suite, monkeypatch):
+    """``deepinv-dps:weight=300`` runs deepinv's DPS with that weight (issue 13: tuned peer weights); a keyword
+    deepinv's sampler does not take, a posterior mean and the tuned table are refused before any work."""
+    from invdiff.bench import peers
+
+    suite.methods.append(Method("deepinv-dps", "deepinv", nfe=(5,)))
+    seen = {}
+
+    def fake(denoiser, prior, y01, physics, sigma01, steps, seed, shape, kw, cls):
+        seen.update(kw, steps=steps)
+        return torch.zeros(shape, dtype=torch.float64)
+
+    monkeypatch.setitem(peers._SAMPLERS, "dps", fake)
+    (m,) = bench.select_methods(suite, ["deepinv-dps:weight=300"])
+    assert m.key == "deepinv-dps" and m.kw == {"weight": 300}
+    r = bench.runner_for(m)
+    prior, _, b = gmm_problem(batch=1)
+    task_kw, _ = r.params(b.task, suite, "cpu")
+    r(b, Job(r.grid()[0], 0, task_kw, prior))
+    assert seen == {"weight": 300, "steps": 5}
+    for names, phrase in (
+        (["deepinv-dps:lambda_=2"], "deepinv's dps takes no keyword ['lambda_']; it takes weight"),
+        (["deepinv-dps:mean2"], "applies to our samplers only"),
+        (["deepinv-dps:tuned"], "applies to our samplers only"),
+    ):
+        with pytest.raises(ValueError, match=phrase.replace("[", r"\[").replace("]", r"\]")):
+            bench.select_methods(suite, names)
+
+
 def test_run_with_specs(suite, tmp_path):
     out = tmp_path / "r.jsonl"
     methods = ["dps", "dps:zeta=0.5", "ddnm:start=noise", "ddnm:mean3,sigma0=0.5,start=pinv", "pinv"]
@@ -202,8 +231,8 @@ def test_suite_samplers_follow_the_registry(monkeypatch):
     assert suites.SAMPLERS == tuple(approx) and "mcgdiff" not in approx and "dps" in approx  # SMC: not in suites
     monkeypatch.setitem(POSTERIOR, "newsampler", POSTERIOR["ddrm"])
     assert suites.SAMPLERS[-1] == "newsampler"
-    names = [m.name for m in suites.get_suite("mnist").methods if m.kind == "sampler"]
-    assert names == approx + ["newsampler"]
+    names = [m.name for m in suites.get_suite("mnist").methods if m.kind == "sampler" and m.fn is None]
+    assert names == approx + ["newsampler"]  # the registry's samplers (tweedie has its own fn, not the registry)
 
 
 # --------------------------------------------------------------------------- the command line

@@ -23,7 +23,7 @@ from operators import linalg
 from ..rng import sample_seed
 from .runners import Batch, GridPoint, Job, Runner, nfe_points
 
-__all__ = ["DEEPINV_METHODS", "DEFAULT_STEPS", "DPS_WEIGHT", "PeerRunner", "run_deepinv"]
+__all__ = ["DEEPINV_METHODS", "DEFAULT_STEPS", "DPS_WEIGHT", "PEER_KW", "PeerRunner", "run_deepinv"]
 
 # deepinv's samplers that run as peers, and their default steps (= NFE per image)
 DEFAULT_STEPS = {"dps": 1000, "diffpir": 100, "ddrm": 20}
@@ -31,6 +31,8 @@ DEEPINV_METHODS = tuple(DEFAULT_STEPS)
 # deepinv's DPS guidance weight λ: its own default, 1.0, barely guides at our σ_y (chosen by a sweep
 # on MNIST ×2 super-resolution; see benchmarks/results/deepinv_peers.md)
 DPS_WEIGHT = 100.0
+# the keywords a spec may give each peer (deepinv 0.5's constructor arguments that are weights)
+PEER_KW = {"dps": ("weight",), "diffpir": ("lambda_", "zeta"), "ddrm": ("eta", "etab", "eta_b")}
 
 
 def _check_linear(op, method):
@@ -202,10 +204,16 @@ class PeerRunner(Runner):
 
     def __init__(self, method):
         super().__init__(method)
-        self.peer = method.name.split("-", 1)[-1]
+        self.peer = method.key.split("-", 1)[-1]
         if self.peer not in DEFAULT_STEPS:
             raise ValueError(
                 f"unknown deepinv peer {method.name!r}; choose from {[f'deepinv-{m}' for m in DEEPINV_METHODS]}"
+            )
+        bad = sorted(set(method.kw) - set(PEER_KW[self.peer]))
+        if bad:
+            raise ValueError(
+                f"method {method.name!r}: deepinv's {self.peer} takes no keyword {bad}; "
+                f"it takes {', '.join(PEER_KW[self.peer])}"
             )
 
     def grid(self, nfe=None) -> list[GridPoint]:

@@ -117,15 +117,13 @@ class Runner:
         return getattr(prior, "nfe", None)
 
 
-def _nfe_per_step(fn, kw: dict) -> int:
-    """Network calls per sampler step: ``fn.nfe_per_step``, else ``ode_steps`` (DAPS), else 1."""
+def nfe_per_step(fn, kw: dict) -> int:
+    """Network calls per sampler step: ``fn.nfe_per_step``, else ``ode_steps`` (DAPS), else 1 (public:
+    invdiff.tune and invdiff.solve turn steps into NFE with it)."""
     if hasattr(fn, "nfe_per_step"):
         return int(fn.nfe_per_step)
     p = inspect.signature(fn).parameters.get("ode_steps")
     return int(kw.get("ode_steps", p.default)) if p is not None else 1
-
-
-nfe_per_step = _nfe_per_step  # public: invdiff.tune and invdiff.solve turn steps into NFE with it
 
 
 # keywords the harness passes to every sampler itself (a spec may not set them)
@@ -176,10 +174,16 @@ class SamplerRunner(Runner):
 
     def grid(self, nfe=None) -> list[GridPoint]:
         """Targets per draw (``nfe``, or the default and ``Method.nfe``); a mean of K draws is charged K × it."""
-        per = _nfe_per_step(self.fn, self.method.kw)
+        per = nfe_per_step(self.fn, self.method.kw)
         k = self.method.samples
+        if getattr(self.fn, "fixed_nfe", None) is not None:  # a one-shot estimate: one point at its own cost
+            return [GridPoint(int(self.fn.fixed_nfe) * k, 1, True)]
         pts = nfe_points(int(getattr(self.fn, "default_steps", 100)) * per, per, nfe, self.method.nfe)
         return [GridPoint(p.target * k, p.steps, p.default) for p in pts]
+
+    def in_grid(self, task: Task) -> bool:
+        kinds = getattr(self.fn, "task_kinds", None)  # e.g. Tweedie's posterior mean: denoising only
+        return kinds is None or task.kind in kinds
 
     def applicable(self, op) -> str | None:
         from operators import linalg

@@ -18,7 +18,8 @@ scaled from 256 to 28 pixels (factor 28/256 ≈ 0.109):
 Per-task settings (REFERENCES.md): DPS ζ = 0.3 (blur, SR) / 0.5 (inpainting), DiffPIR ζ = 0.1
 (blur, SR) / 1.0 (inpainting), DAPS η = 1e-4 (SR, Gaussian blur, random inpainting) / 5e-5 (box,
 motion); sampler defaults otherwise.  Methods: the posterior samplers at their default NFE and at NFE
-20 and 100, deepinv's DPS/DiffPIR/DDRM (``deepinv-*``) at the same NFEs, and the classical baselines.
+20 and 100, Tweedie's 1-NFE posterior mean (``tweedie``, denoising only), deepinv's DPS/DiffPIR/DDRM
+(``deepinv-*``) at the same NFEs, and the classical baselines.
 
 ffhq256 — the exact DPS protocol (DESIGN.md): FFHQ images 00000–00999 at 256², an ADM
 checkpoint (``ffhq_10m.pt``), σ_y = 0.05 on [-1, 1]; SR×4 bicubic, 128×128 box
@@ -103,12 +104,16 @@ def __getattr__(name):  # SAMPLERS is derived from the registry on first use (im
 def methods(
     matched=MATCHED_NFE, peers: bool = True, baselines: bool = True, only_matched: bool = False
 ) -> list[Method]:
-    """Our samplers (default NFE + ``matched``), deepinv peers, classical baselines.
+    """Our samplers (default NFE + ``matched``), Tweedie's posterior mean (denoising; :mod:`invdiff.tweedie`),
+    deepinv peers, classical baselines.
 
     ``only_matched``: run the samplers at the ``matched`` NFEs only (pass ``nfe=`` to
     :func:`invdiff.bench.run_suite` for the same effect on a ready suite).
     """
+    from invdiff.tweedie import tweedie_denoise
+
     out = [Method(m, "sampler", tuple(matched)) for m in samplers()]
+    out.append(Method("tweedie", "sampler", fn=tweedie_denoise))  # denoising tasks only, 1 NFE
     if peers:
         out += [Method(f"deepinv-{m}", "deepinv", tuple(matched)) for m in PEERS]
     if baselines:
@@ -259,6 +264,7 @@ def photo(prior=None, size: int = 128) -> Suite:
     import torch
 
     from invdiff import data
+    from invdiff.load import load_prior
 
     if size % 4:
         raise ValueError(f"photo suite size must be divisible by 4 (×4 super-resolution), got {size}")
@@ -268,7 +274,7 @@ def photo(prior=None, size: int = 128) -> Suite:
         photo_tasks(size),
         methods(),
         images=lambda: torch.cat([data.photo(n, size) for n in data.PHOTO_TEST]),
-        prior=lambda: prior if prior is not None else _load("photo"),
+        prior=lambda: prior if prior is not None else load_prior("photo"),
         train_images=lambda: torch.cat([data.photo(n, size) for n in data.PHOTO_TRAIN[:4]]),
         seeds=(0,),
         batch_size=4,
@@ -281,12 +287,6 @@ def photo(prior=None, size: int = 128) -> Suite:
 
 def photo256(prior=None) -> Suite:
     return photo(prior, 256)
-
-
-def _load(name):
-    from invdiff.load import load_prior
-
-    return load_prior(name)
 
 
 SUITES = {"mnist": mnist, "photo": photo, "photo256": photo256, "ffhq256": ffhq256, "smoke": smoke}
