@@ -50,12 +50,11 @@ def test_suggest_draws_conditional_entries_only_when_their_condition_holds():
     from invdiff.tune.objective import in_space, suggest
 
     space = POSTERIOR["dps"].search_space
-    cold = suggest(optuna.trial.FixedTrial({"zeta": 0.3, "discrepancy": 1.0, "start": "noise"}), space)
-    assert cold == {"zeta": 0.3, "discrepancy": 1.0, "start": "noise"}
-    warm = suggest(
-        optuna.trial.FixedTrial({"zeta": 0.3, "discrepancy": 1.0, "start": "auto", "sigma_start": 0.2}), space
-    )
-    assert warm == {"zeta": 0.3, "discrepancy": 1.0, "start": "auto", "sigma_start": 0.2}
+    base = {"zeta": 0.3, "discrepancy": 1.0, "temperature": 0.8}
+    cold = suggest(optuna.trial.FixedTrial({**base, "start": "noise"}), space)
+    assert cold == {**base, "start": "noise"}
+    warm = suggest(optuna.trial.FixedTrial({**base, "start": "auto", "sigma_start": 0.2}), space)
+    assert warm == {**base, "start": "auto", "sigma_start": 0.2}
     assert in_space(space, {"zeta": 0.3, "start": "noise", "sigma_start": 0.2, "clip": True}) == {
         "zeta": 0.3,
         "start": "noise",
