@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -35,50 +34,41 @@ METHODS = ("dps", "diffpir", "ddrm")
 CIRCULAR = ("gaussian_blur", "motion_blur")  # deepinv's DDRM needs a real SVD; these have a complex one
 
 
-def space(trial, method: str) -> dict:
-    if method == "dps":
-        return {"weight": trial.suggest_float("weight", 1.0, 3000.0, log=True)}
-    if method == "diffpir":
-        return {"lambda_": trial.suggest_float("lambda_", 0.1, 100.0, log=True),
-                "zeta": trial.suggest_float("zeta", 0.0, 1.0)}  # fmt: skip
-    return {"eta": trial.suggest_float("eta", 0.0, 1.0), "etab": trial.suggest_float("etab", 0.0, 1.0)}
+def _spaces() -> dict:
+    from invdiff.samplers.space import Param
+
+    return {
+        "dps": {"weight": Param(1.0, 3000.0, log=True)},
+        "diffpir": {"lambda_": Param(0.1, 100.0, log=True), "zeta": Param(0.0, 1.0)},
+        "ddrm": {"eta": Param(0.0, 1.0), "etab": Param(0.0, 1.0)},
+    }
 
 
 # the suite's settings for each peer (deepinv's defaults, DPS weight 100: invdiff.bench.peers)
 SUITE = {"dps": {"weight": 100.0}, "diffpir": {"lambda_": 7.0, "zeta": 0.1}, "ddrm": {"eta": 0.85, "etab": 1.0}}
 
 
-def objective(prior, batches, method: str, nfe: int, sigma_y: float):
+def peer(method: str):
+    """deepinv's ``method`` with the sampler signature and a ``search_space``, for
+    :class:`invdiff.tune.objective.Objective` (per-sample seeds as the bench's peers: no ``offset``)."""
     from invdiff.bench.peers import run_deepinv
-    from invdiff.metrics import psnr
 
-    def f(trial):
-        import optuna
+    def fn(prior, op, y, *, sigma_y, steps, seed, x_shape, offset=0, **kw):
+        return run_deepinv(method, prior, op, y, sigma_y, steps, seed, x_shape=x_shape, **kw)
 
-        kw = space(trial, method)
-        total, n = 0.0, 0
-        for k, (x, op, y, _) in enumerate(batches):
-            xh = run_deepinv(method, prior, op, y, sigma_y, nfe, 0, x_shape=tuple(x.shape[1:]), **kw)
-            if not bool(xh.isfinite().all()):
-                return 0.0  # diverged: scored as ours are (invdiff.tune.objective.DIVERGED_PSNR)
-            total += float(psnr(xh.clamp(-1, 1), x).sum())
-            n += len(x)
-            trial.report(total / n, k)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        v = total / n
-        return v if math.isfinite(v) else 0.0
-
-    return f
+    fn.search_space = _spaces()[method]
+    return fn
 
 
 def tune(task: str, method: str, nfe: int, trials: int, n_images: int, prior) -> dict:
     import optuna
 
     from invdiff.tune.cells import Cell
+    from invdiff.tune.objective import Objective
 
-    cell = Cell("mnist", task, "ddrm", nfe)  # the method only names the cell; images/operators are the task's
-    batches = cell.training_batches(n_images, 4)
+    # "ddrm" only names the cell: one NFE per step, no task keywords; images and operators are the task's
+    cell = Cell("mnist", task, "ddrm", nfe)
+    objective = Objective(cell, prior, n_images, 4, seed=0, fn=peer(method))
     study = optuna.create_study(
         study_name=f"mnist/{task}/deepinv-{method}/nfe{nfe}/n{n_images}", storage=STORAGE, load_if_exists=True,
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
@@ -90,7 +80,7 @@ def tune(task: str, method: str, nfe: int, trials: int, n_images: int, prior) ->
     t0 = time.time()
     left = trials - len(done)
     if left > 0:
-        study.optimize(objective(prior, batches, method, nfe, cell.task_spec().sigma_y), n_trials=left)
+        study.optimize(objective, n_trials=left)
     ref = [t for t in study.trials if t.user_attrs.get("reference") == "suite" and t.value is not None]
     best = study.best_trial
     return {

@@ -62,11 +62,14 @@ def in_space(space: dict, params: dict) -> dict:
 
 
 class Objective:
-    """Mean PSNR (dB, reconstructions clamped to [-1, 1]) of a cell's sampler on ``n_images`` training images."""
+    """Mean PSNR (dB, reconstructions clamped to [-1, 1]) of a cell's sampler on ``n_images`` training images.
 
-    def __init__(self, cell: Cell, prior, n_images: int, batch_size: int, seed: int = 0, device=None):
+    ``fn`` replaces the cell's sampler by any function with the sampler signature and a ``search_space``
+    (benchmarks/tune_deepinv.py tunes deepinv's samplers this way)."""
+
+    def __init__(self, cell: Cell, prior, n_images: int, batch_size: int, seed: int = 0, device=None, fn=None):
         self.cell, self.prior, self.seed = cell, prior, int(seed)
-        self.fn = sampler(cell.method)
+        self.fn = sampler(cell.method) if fn is None else fn
         self.space = self.fn.search_space
         self.steps = cell.steps
         self.sigma_y = cell.task_spec().sigma_y
