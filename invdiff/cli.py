@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="σ0, the noise level the sampler starts at (default: 0.5 for a warm start, σ_max for 'noise')",
     )
+    r.add_argument(
+        "--sigma-end",
+        type=positive_float,
+        default=None,
+        help="end the sampler's grid early at this σ and return its estimate there, made consistent with y "
+        "(smoother, higher PSNR; default: the full grid)",
+    )
     r.add_argument("--samples", type=pos, default=1, help="K > 1: write the posterior mean and a std map")
     r.add_argument("--seed", type=nonneg, default=0, help="random seed")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")

@@ -98,6 +98,8 @@ def _start_kw(a) -> dict:
     kw = {"start": a.start}
     if a.sigma_start is not None:
         kw["sigma_start"] = a.sigma_start
+    if getattr(a, "sigma_end", None) is not None:
+        kw["sigma_end"] = a.sigma_end
     return kw
 
 

@@ -51,6 +51,7 @@ def test_suggest_draws_conditional_entries_only_when_their_condition_holds():
 
     space = POSTERIOR["dps"].search_space
     base = {"zeta": 0.3, "discrepancy": 1.0, "temperature": 0.8}
+    base = {**base, "sigma_end": None}
     cold = suggest(optuna.trial.FixedTrial({**base, "start": "noise"}), space)
     assert cold == {**base, "start": "noise"}
     warm = suggest(optuna.trial.FixedTrial({**base, "start": "auto", "sigma_start": 0.2}), space)
@@ -173,7 +174,7 @@ TABLE = {
     "tasks": {"gaussian_blur": {"operator": "gaussian_blur", "params": {"boundary": "circular", "size": 9,
                                                                         "std": 1.0}, "sigma_y": 0.05}},
     "cells": {"gaussian_blur": {"ddrm": {
-        "20": {"params": {"eta": 0.2, "temperature": 0.6, "start": "auto", "sigma_start": 0.3}},
+        "20": {"params": {"eta": 0.2, "temperature": 0.6, "start": "auto", "sigma_start": 0.3, "sigma_end": 0.1}},
         "100": {"params": {"eta": 0.7, "temperature": 0.9, "start": "noise"}},
     }}},
     "runs": [],
@@ -207,11 +208,17 @@ def test_solve_uses_tuned_values_the_caller_did_not_pass(tuned, caplog):
     with caplog.at_level(logging.INFO, logger="invdiff"):
         x, info = invdiff.solve(y, op, prior, "ddrm", sigma_y=0.05, steps=2, return_info=True)
     assert info["hyperparameters"] == "tuned" and info["task"] == "gaussian_blur" and info["tuned_nfe"] == 20
-    assert info["applied"] == {"eta": 0.2, "temperature": 0.6, "start": "auto", "sigma_start": 0.3}
+    assert info["applied"] == {"eta": 0.2, "temperature": 0.6, "start": "auto", "sigma_start": 0.3, "sigma_end": 0.1}
     assert "tuned values" in caplog.text
-    same = ddrm(prior, op, y, sigma_y=0.05, steps=2, eta=0.2, temperature=0.6, start="auto", sigma_start=0.3)
+    same = ddrm(prior, op, y, sigma_y=0.05, steps=2, eta=0.2, temperature=0.6, start="auto", sigma_start=0.3,
+                sigma_end=0.1)  # fmt: skip
     assert torch.equal(x, same)
-    # a user-given value wins; start and sigma_start come together or not at all
+    # the grid's settings come together or not at all: a caller's σ0 below the tuned σ_end, or a caller's grid,
+    # gets no tuned σ_end (with one, the sampler would refuse the call)
+    for own in ({"sigma_start": 0.05}, {"sigmas": torch.tensor([0.3, 0.05, 0.0])}):
+        x, info = invdiff.solve(y, op, prior, "ddrm", sigma_y=0.05, steps=2, return_info=True, **own)
+        assert info["applied"] == {"eta": 0.2, "temperature": 0.6}
+    # a user-given value wins
     x, info = invdiff.solve(y, op, prior, "ddrm", sigma_y=0.05, steps=2, eta=0.9, start="noise", return_info=True)
     assert info["applied"] == {"temperature": 0.6} and info["user"] == ["eta", "start"]
     assert torch.equal(x, ddrm(prior, op, y, sigma_y=0.05, steps=2, eta=0.9, temperature=0.6, start="noise"))
@@ -290,3 +297,17 @@ def test_shipped_tables_fit_the_suites_and_the_samplers():
                     _, info = resolve(method, POSTERIOR[method], stub, op, kw)
                     assert (info["task"], info["tuned_nfe"]) == (task, int(nfe))
                     assert info["applied"] == entry["params"]
+
+
+@needs_mnist
+def test_training_batches_from_first_equal_the_same_images_of_a_longer_run():
+    """Images ``first …`` get the operator and noise they get as part of a run from image 0 (box position,
+    noise), so a check on other training images sees the same problem the search would have."""
+    from invdiff.tune import Cell
+
+    cell = Cell("mnist", "inpaint_box", "ddrm", 4)
+    ((x, _, y, off),) = cell.training_batches(3, 3, first=5)
+    ((x_all, _, y_all, _),) = cell.training_batches(8, 8)
+    assert off == 5 and torch.equal(x, x_all[5:8]) and torch.equal(y, y_all[5:8])
+    with pytest.raises(ValueError, match="asked for"):
+        cell.training_batches(2, 2, first=10**6)

@@ -72,10 +72,12 @@ def test_bad_start_options_fail_in_one_line_before_any_work(name, extra, phrase,
         (["--start", "biharmonic", "--sigma-start", "0.3"], {"start": "biharmonic", "sigma_start": 0.3}),
         (["--sigma-start", "0.2"], {"start": "auto", "sigma_start": 0.2}),
         (["--start", "tikhonov", "--samples", "3"], {"start": "tikhonov"}),
+        (["--sigma-end", "0.3"], {"start": "auto", "sigma_end": 0.3}),
+        (["--sigma-end", "0.2", "--samples", "2"], {"start": "auto", "sigma_end": 0.2}),
     ],
 )
 def test_start_options_reach_the_sampler(extra, want, digit, tmp_path, monkeypatch):
-    """solve (one draw) and posterior_stats (--samples K) get start / sigma_start exactly as given."""
+    """solve (one draw) and posterior_stats (--samples K) get start / sigma_start / sigma_end exactly as given."""
     import invdiff.api
 
     got = {}
@@ -92,7 +94,7 @@ def test_start_options_reach_the_sampler(extra, want, digit, tmp_path, monkeypat
     monkeypatch.setattr(invdiff.api, "posterior_stats", fake_stats)
     args = ["restore", str(digit[0]), "--task", "inpaint_random", "--method", "ddrm", "--out", str(tmp_path / "r.png")]
     assert main([*args, *extra]) == 0
-    assert {k: v for k, v in got.items() if k in ("start", "sigma_start")} == want
+    assert {k: v for k, v in got.items() if k in ("start", "sigma_start", "sigma_end")} == want
     assert got["_fn"] == ("posterior_stats" if "--samples" in extra else "solve")
 
 

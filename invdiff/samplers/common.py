@@ -30,11 +30,12 @@ from .checks import (
     check_steps,
     guard,
 )
+from .early_end import SigmaEndError, end_at, finish
 from .space import Choice, Param, with_warm_start
 from .warmstart import initial_estimate, resolve_start, truncate
 
 __all__ = [
-    "DivergenceError", "Head", "posterior_head", "unconditional_head", "default_sigmas", "ddpm_grid",
+    "DivergenceError", "SigmaEndError", "Head", "posterior_head", "unconditional_head", "default_sigmas", "ddpm_grid",
     "check_sigmas", "check_sigma_y", "check_image", "state_dtype", "real", "cg_tol", "spectral_data",
     "inpainting_mask", "clip_to_range", "pairwise", "guard", "linalg", "Param", "Choice", "with_warm_start",
 ]  # fmt: skip
@@ -142,9 +143,14 @@ class Head:
     x: Tensor  # the start state: x_init + σ0·z (σ0·z for a cold start)
     x_init: Tensor | None  # the warm-start estimate, None for a cold start
     shape: tuple  # (B, *event) of x
+    sigma_end: float | None = None  # an early end's last level (:mod:`.early_end`), None for the full grid
 
     def guard(self, step: int, sigma: float, x: Tensor) -> None:
         guard(self.name, step, sigma, x)
+
+    def finish(self, op, y: Tensor, x: Tensor) -> Tensor:
+        """The sampler's output ``x``; after an early end, made consistent with y (:func:`.early_end.finish`)."""
+        return finish(op, y, x, self.sigma_y, self.sigma_end)
 
 
 def _require(op, needs: str, name: str) -> None:
@@ -159,14 +165,15 @@ def _require(op, needs: str, name: str) -> None:
 
 def posterior_head(
     name: str, prior, op, y, *, needs: str, sigma_y, steps, seed: int, sigmas, x_shape, grid=ddpm_grid,
-    offset: int = 0, start="noise", sigma_start=None, draw_start: bool = True,
+    offset: int = 0, start="noise", sigma_start=None, draw_start: bool = True, sigma_end=None,
 ) -> Head:  # fmt: skip
     """Check the inputs and return the sampler's :class:`Head`.
 
     ``grid(prior, steps, top)`` is the sampler's default grid (``top=None``: from σ_max);
     ``sigmas`` overrides it.  ``offset`` shifts the per-sample seeds (image i of a batch
     started at ``offset`` equals image offset+i of a larger batch).  ``start``/``sigma_start``
-    set a warm start (:mod:`.warmstart`).  ``draw_start=False`` (samplers that start from an
+    set a warm start (:mod:`.warmstart`); ``sigma_end`` ends the grid early
+    (:mod:`.early_end`; not with a given ``sigmas``).  ``draw_start=False`` (samplers that start from an
     estimate, not from x_σ) skips the start noise: ``Head.x`` is then x_init (None when cold).
     """
     check_prior(prior, name)
@@ -179,6 +186,9 @@ def posterior_head(
     if sigmas is None:
         check_steps(steps, name)
         sigmas = truncate(check_sigmas(grid(prior, steps, None)), grid, prior, steps, sigma_start)
+        sigmas = end_at(check_sigmas(sigmas), sigma_end, name)
+    elif sigma_end is not None:
+        raise ValueError(f"{name}: pass sigma_end or sigmas, not both (sigma_end bends the sampler's own grid)")
     elif given_sigma_start is not None:  # a given grid, cut below σ0
         sigmas = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
         sigmas = sigmas[sigmas <= float(given_sigma_start)]
@@ -192,11 +202,11 @@ def posterior_head(
     like = torch.empty(0, device=y.device, dtype=state_dtype(y))
     x_init = initial_estimate(start, op, y, sigma_y, shape, like, name)
     if not draw_start:
-        return Head(name, sigma_y, sigmas, rng, x_init, x_init, shape)
+        return Head(name, sigma_y, sigmas, rng, x_init, x_init, shape, sigma_end)
     x = start_noise(shape, float(sigmas[0]), rng, device=y.device, dtype=state_dtype(y))
     if x_init is not None:
         x = x_init + x
-    return Head(name, sigma_y, sigmas, rng, x, x_init, shape)
+    return Head(name, sigma_y, sigmas, rng, x, x_init, shape, sigma_end)
 
 
 def unconditional_head(prior, shape, *, steps: int, seed: int, sigmas, device, dtype, kind: str = "ddpm"):

@@ -68,6 +68,7 @@ def daps(
     offset: int = 0,
     start="auto",
     sigma_start=None,
+    sigma_end=None,
     ode_steps: int = 1,
     langevin_steps: int = 100,
     lr: float = 1e-4,
@@ -109,6 +110,7 @@ def daps(
         offset=offset,
         start=start,
         sigma_start=sigma_start,
+        sigma_end=sigma_end,
     )
     sig, rng, x, shape = h.sigmas, h.rng, h.x, h.shape
     levels = sig.numel() - 1
@@ -135,7 +137,7 @@ def daps(
             callback(i, s, x, x0)
         x = x0 + s_next * rng.randn_like(x0) if s_next > 0 else x0
         h.guard(i, s, x)
-    return x
+    return h.finish(op, y, x)
 
 
 def _pf_ode(prior, x: Tensor, sigma: float, n: int, sigma_end: float) -> Tensor:

@@ -82,6 +82,7 @@ def ddnm(
     offset: int = 0,
     start="auto",
     sigma_start=None,
+    sigma_end=None,
     eta: float = 0.85,
     travel_length: int = 1,
     travel_repeat: int = 1,
@@ -104,6 +105,7 @@ def ddnm(
         offset=offset,
         start=start,
         sigma_start=sigma_start,
+        sigma_end=sigma_end,
     )
     sigma_y, sigmas, rng, x = h.sigma_y, h.sigmas, h.rng, h.x
     if not 0 <= eta <= 1:
@@ -150,7 +152,7 @@ def ddnm(
             w = sig_next * (eta * z + ce * eps)  # DDIM noise; its range part is replaced by √γ z
             x = x0 + w + linalg.pinv(op, linalg.forward(op, math.sqrt(float(gam)) * z - w), tol=tol)
             h.guard(i, sig, x)
-    return x
+    return h.finish(op, y, x)
 
 
 ddnm.needs = "pinv"

@@ -41,6 +41,7 @@ def ddrm(
     offset: int = 0,
     start="auto",
     sigma_start=None,
+    sigma_end=None,
     eta: float = 0.85,
     eta_b: float = 1.0,
     temperature: float = 1.0,
@@ -66,6 +67,7 @@ def ddrm(
         offset=offset,
         start=start,
         sigma_start=sigma_start,
+        sigma_end=sigma_end,
     )
     sigma_y, sigmas, rng, x = h.sigma_y, h.sigmas, h.rng, h.x
     if not (0 <= eta <= 1 and 0 <= eta_b <= 1):
@@ -98,7 +100,7 @@ def ddrm(
         xbar = torch.where(keep, torch.where(low, toward, around), ddim)
         x = real(op.V(xbar)).to(x)
         h.guard(i, sig, x)
-    return x
+    return h.finish(op, y, x)
 
 
 ddrm.needs = "svd"

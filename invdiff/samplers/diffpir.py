@@ -74,6 +74,7 @@ def diffpir(
     offset: int = 0,
     start="auto",
     sigma_start=None,
+    sigma_end=None,
     lambda_: float = 1.0,
     zeta: float = 0.1,
     skip_type: str = "quad",
@@ -93,7 +94,7 @@ def diffpir(
         raise ValueError(f"diffpir: need 0 <= zeta <= 1 and lambda_ > 0, got zeta={zeta}, lambda_={lambda_}")
     h = posterior_head("diffpir", prior, op, y, needs=diffpir.needs, sigma_y=sigma_y, steps=steps, seed=seed,
                        sigmas=sigmas, x_shape=x_shape, grid=quad_sigmas if skip_type == "quad" else _uniform,
-                       offset=offset, start=start, sigma_start=sigma_start)  # fmt: skip
+                       offset=offset, start=start, sigma_start=sigma_start, sigma_end=sigma_end)  # fmt: skip
     sigma_y, sigmas, rng, x = h.sigma_y, h.sigmas, h.rng, h.x
     a, b, tol = math.sqrt(1 - zeta), math.sqrt(zeta), cg_tol(x)
     for i, (sig, sig_next) in enumerate(pairwise(sigmas)):
@@ -114,7 +115,7 @@ def diffpir(
         eps = (x - x0d) / sig
         x = x0d + sig_next * (a * eps + b * rng.randn_like(x))
         h.guard(i, sig, x)
-    return x
+    return h.finish(op, y, x)
 
 
 diffpir.needs = "prox"

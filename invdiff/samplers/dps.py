@@ -74,6 +74,7 @@ def dps(
     offset: int = 0,
     start="auto",
     sigma_start=None,
+    sigma_end=None,
     zeta: float = 0.5,
     zeta_scaling: str = "sqrt",
     clip: bool = True,
@@ -112,6 +113,7 @@ def dps(
         offset=offset,
         start=start,
         sigma_start=sigma_start,
+        sigma_end=sigma_end,
     )
     sig, rng, x = h.sigmas, h.rng, h.x
     if zeta_scaling == "sqrt":
@@ -140,7 +142,7 @@ def dps(
             step = step * (r.detach() > thr).to(step).reshape(-1, *[1] * (x.ndim - 1))
         x = x_next - step
         h.guard(i, s, x)
-    return x
+    return h.finish(op, y, x)
 
 
 dps.needs = "any"

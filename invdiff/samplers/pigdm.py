@@ -66,6 +66,7 @@ def pigdm(
     offset: int = 0,
     start="auto",
     sigma_start=None,
+    sigma_end=None,
     eta: float = 1.0,
     guidance: str = "reference",
     inpaint_fill: bool = True,
@@ -97,6 +98,7 @@ def pigdm(
         offset=offset,
         start=start,
         sigma_start=sigma_start,
+        sigma_end=sigma_end,
     )
     sigma_y, sig, rng, x = h.sigma_y, h.sigmas, h.rng, h.x
     mask = inpainting_mask(op, x) if inpaint_fill and guidance == "reference" else None
@@ -130,7 +132,7 @@ def pigdm(
         if c1 > 0:
             x = x + c1 * rng.randn_like(x)
         h.guard(i, s, x)
-    return x
+    return h.finish(op, y, x)
 
 
 def step_weights(prior, sigmas: Tensor, guidance_steps: int | None) -> list[float]:

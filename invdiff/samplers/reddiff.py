@@ -51,6 +51,7 @@ def reddiff(
     offset: int = 0,
     start="auto",
     sigma_start=None,
+    sigma_end=None,
     lambda_: float = 0.25,
     lr: float = 0.1,
     betas=(0.9, 0.99),
@@ -71,6 +72,7 @@ def reddiff(
         sigma_start = math.inf if sigma_start is None else sigma_start  # the full grid, as the reference
     h = posterior_head("reddiff", prior, op, y, needs=reddiff.needs, sigma_y=sigma_y, steps=steps, seed=seed,
                        sigmas=sigmas, x_shape=x_shape, offset=offset, start=start, sigma_start=sigma_start,
+        sigma_end=sigma_end,
                        draw_start=False)  # fmt: skip
     sig, rng, shape = h.sigmas, h.rng, h.shape
     like = torch.empty(0, device=y.device, dtype=state_dtype(y))
@@ -93,7 +95,7 @@ def reddiff(
             (fit + reg).sum().backward()
         opt.step()
         h.guard(i, s, mu.detach())
-    return mu.detach()
+    return h.finish(op, y, mu.detach())
 
 
 reddiff.needs = "any"

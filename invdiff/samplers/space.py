@@ -10,7 +10,8 @@ Each sampler file sets ``f.search_space = {keyword: Param | Choice, ...}`` (``in
   (otherwise the sampler's default is kept).
 
 :data:`WARM_START` is the part every sampler shares (:mod:`.warmstart`): a cold start from noise
-at σ_max, or the classical estimate of ``start="auto"`` started at a searched σ0.  Nothing here
+at σ_max, or the classical estimate of ``start="auto"`` started at a searched σ0.  :data:`EARLY_END`
+(:mod:`.early_end`) is shared too: the grid's own end, or an early end at a searched σ_end.  Nothing here
 imports a tuning library.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Choice", "Param", "WARM_START", "with_warm_start"]
+__all__ = ["Choice", "EARLY_END", "Param", "WARM_START", "with_warm_start"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ WARM_START = {
 }
 
 
+# σ_end of an early end (:mod:`.early_end`): None (the sampler's own grid) or a level on the data scale
+EARLY_END = {"sigma_end": Choice((None, 0.05, 0.1, 0.2, 0.3, 0.5))}
+
+
 def with_warm_start(**space) -> dict:
-    """``space`` plus the shared warm-start entries :data:`WARM_START`."""
-    return {**space, **WARM_START}
+    """``space`` plus the entries every non-SMC posterior sampler shares: :data:`WARM_START`, :data:`EARLY_END`."""
+    return {**space, **WARM_START, **EARLY_END}

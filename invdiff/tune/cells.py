@@ -53,15 +53,15 @@ def n_train(prior: str) -> int:
     return data.MNIST_N_TRAIN if check_prior(prior) == "mnist" else len(data.PHOTO_TRAIN)
 
 
-def train_images(prior: str, n: int) -> torch.Tensor:
-    """The first ``n`` training images of ``prior``'s data, (n, C, H, W) in [-1, 1]."""
+def train_images(prior: str, n: int, first: int = 0) -> torch.Tensor:
+    """Training images ``first`` … ``first + n − 1`` of ``prior``'s data, (n, C, H, W) in [-1, 1]."""
     from .. import data
 
-    if not 1 <= n <= n_train(prior):
-        raise ValueError(f"the {prior} prior has {n_train(prior)} training images; asked for {n}")
+    if not (n >= 1 and first >= 0 and first + n <= n_train(prior)):
+        raise ValueError(f"the {prior} prior has {n_train(prior)} training images; asked for {first}..{first + n - 1}")
     if prior == "mnist":
-        return data.mnist("train")[:n]
-    return torch.cat([data.photo(name, PHOTO_SIZE) for name in data.PHOTO_TRAIN[:n]])
+        return data.mnist("train")[first : first + n]
+    return torch.cat([data.photo(name, PHOTO_SIZE) for name in data.PHOTO_TRAIN[first : first + n]])
 
 
 def sampler(method: str):
@@ -152,20 +152,23 @@ class Cell:
             raise ValueError(f"nfe must be >= 1, got {self.nfe}")
         return self
 
-    def training_batches(self, n_images: int, batch_size: int, device=None):
-        """``[(x, op, y, offset)]`` for the first ``n_images`` training images, ``batch_size`` at a time."""
+    def training_batches(self, n_images: int, batch_size: int, device=None, first: int = 0):
+        """``[(x, op, y, offset)]`` for ``n_images`` training images from ``first``, ``batch_size`` at a time.
+
+        Image ``first + i`` gets the operator and noise of offset ``first + i`` (``first > 0``: other
+        training images than a search's, to check a tuned entry on images it was not chosen on)."""
         import operators
 
         t = self.task_spec()
         shape = image_shape(self.prior)
-        x_all = train_images(self.prior, n_images)
+        x_all = train_images(self.prior, n_images, first)
         t_train = dataclasses.replace(t, seed=t.seed + OP_SEED)
         out = []
         for b0 in range(0, n_images, batch_size):
             x = x_all[b0 : b0 + batch_size].to(device)
-            op = t_train.build(shape, len(x), b0, device)
-            y = operators.measure(op, x, t.sigma_y, seed=t.seed + NOISE_SEED, offset=b0)
-            out.append((x, op, y, b0))
+            op = t_train.build(shape, len(x), first + b0, device)
+            y = operators.measure(op, x, t.sigma_y, seed=t.seed + NOISE_SEED, offset=first + b0)
+            out.append((x, op, y, first + b0))
         return out
 
 

@@ -8,7 +8,8 @@ The table ``invdiff/weights/<prior>.tuned.json`` (:mod:`.table`) is used when
 - the table has the sampler on that task (at the NFE nearest the call's on a log scale).
 
 Only hyperparameters the caller did not pass are filled in: a user-given value always wins.
-``start`` and ``sigma_start`` go together (a caller who sets one gets neither from the table).
+The grid's settings go together: a caller who sets one of ``start``, ``sigma_start``, ``sigma_end`` and
+``sigmas`` gets none of them from the table (a tuned σ_end may not fit the caller's σ0 or grid).
 ``hyperparameters="reference"`` skips the table: the sampler's own defaults (the papers' values).
 """
 
@@ -21,7 +22,7 @@ from . import table as _table
 
 log = logging.getLogger("invdiff")
 MODES = ("tuned", "reference")
-COUPLED = (("start", "sigma_start"),)
+COUPLED = (("start", "sigma_start", "sigma_end", "sigmas"),)
 TABLE_DIR = Path(__file__).resolve().parents[1] / "weights"
 _cache: dict = {}
 

@@ -64,16 +64,17 @@ def in_space(space: dict, params: dict) -> dict:
 class Objective:
     """Mean PSNR (dB, reconstructions clamped to [-1, 1]) of a cell's sampler on ``n_images`` training images.
 
-    ``fn`` replaces the cell's sampler by any function with the sampler signature and a ``search_space``
-    (benchmarks/tune_deepinv.py tunes deepinv's samplers this way)."""
+    ``first`` > 0 scores training images from ``first`` on instead of the first ``n_images`` (a check of
+    an entry on images its search did not see).  ``fn`` replaces the cell's sampler by any function with
+    the sampler signature and a ``search_space`` (benchmarks/tune_deepinv.py tunes deepinv's samplers so)."""
 
-    def __init__(self, cell: Cell, prior, n_images: int, batch_size: int, seed: int = 0, device=None, fn=None):
+    def __init__(self, cell: Cell, prior, n_images: int, batch_size: int, seed: int = 0, device=None, fn=None, first=0):
         self.cell, self.prior, self.seed = cell, prior, int(seed)
         self.fn = sampler(cell.method) if fn is None else fn
         self.space = self.fn.search_space
         self.steps = cell.steps
         self.sigma_y = cell.task_spec().sigma_y
-        self.batches = cell.training_batches(n_images, batch_size, device)
+        self.batches = cell.training_batches(n_images, batch_size, device, first)
 
     def params(self, trial) -> dict:
         return {**self.cell.fixed_kw(), **suggest(trial, self.space)}
@@ -82,6 +83,7 @@ class Objective:
         """Mean PSNR with ``params``; reports the running mean to ``trial`` and prunes through it."""
         from ..metrics import psnr
         from ..samplers import DivergenceError
+        from ..samplers.common import SigmaEndError
 
         total, n = 0.0, 0
         for k, (x, op, y, offset) in enumerate(self.batches):
@@ -91,6 +93,13 @@ class Objective:
                 ok = bool(torch.isfinite(xh).all())
             except DivergenceError:
                 ok = False
+            except SigmaEndError:  # sigma_end at or above this trial's sigma_start: no such sampler run
+                if trial is None:
+                    raise
+                import optuna
+
+                trial.set_user_attr("invalid", "sigma_end >= sigma_start")
+                raise optuna.TrialPruned() from None
             if not ok:
                 if trial is not None:
                     trial.set_user_attr("diverged", True)

@@ -1,0 +1,47 @@
+"""Score tuned-table entries on MNIST *training* digits that their searches did not see.
+
+    OMP_NUM_THREADS=1 python benchmarks/check_entries.py TASK NFE TABLE [TABLE ...] [--first 1000] [--n-images 64]
+
+For each sampler with a (TASK, NFE) entry in any of the TABLEs (the shipped
+``invdiff/weights/mnist.tuned.json`` or a search's ``--table`` output), its parameters are run on
+``mnist("train")[first : first + n]`` with the cell's operators and noise (``Cell.training_batches``
+with ``first``; the searches score ``train[:16]`` or ``train[:64]``), sampler seed 0, and the mean PSNR is
+printed per table.  Held-out digits are never used: this chooses between entries the way a search would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from invdiff.load import load_prior
+from invdiff.tune.cells import Cell
+from invdiff.tune.objective import Objective
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("task")
+    ap.add_argument("nfe", type=int)
+    ap.add_argument("tables", nargs="+")
+    ap.add_argument("--first", type=int, default=1000)
+    ap.add_argument("--n-images", type=int, default=64)
+    ap.add_argument("--methods", nargs="*", default=None)
+    a = ap.parse_args()
+    prior = load_prior("mnist")
+    entries = {}
+    for path in a.tables:
+        cells = json.load(open(path))["cells"].get(a.task, {})
+        for m, by_nfe in cells.items():
+            if str(a.nfe) in by_nfe and (a.methods is None or m in a.methods):
+                entries.setdefault(m, []).append((path, by_nfe[str(a.nfe)]))
+    for m, found in entries.items():
+        ob = Objective(Cell("mnist", a.task, m, a.nfe), prior, a.n_images, 16, first=a.first)
+        for path, e in found:
+            v = ob.evaluate({**ob.cell.fixed_kw(), **e["params"]})
+            print(f"{a.task} {m}@{a.nfe} {v:.3f} dB on train[{a.first}:{a.first + a.n_images}]  "
+                  f"(search: {e['train_psnr']} on {e['n_images']})  {path}  {e['params']}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
