@@ -6,7 +6,9 @@ For each sampler with a (TASK, NFE) entry in any of the TABLEs (the shipped
 ``invdiff/weights/mnist.tuned.json`` or a search's ``--table`` output), its parameters are run on
 ``mnist("train")[first : first + n]`` with the cell's operators and noise (``Cell.training_batches``
 with ``first``; the searches score ``train[:16]`` or ``train[:64]``), sampler seed 0, and the mean PSNR is
-printed per table.  Held-out digits are never used: this chooses between entries the way a search would.
+printed per table.  ``--reference`` also scores the benchmark's setting for a cell without a tuned entry
+(``Cell.reference_kw``: the task's keywords over the sampler's defaults, what ``NAME:tuned`` runs then).
+Held-out digits are never used: this chooses between entries the way a search would.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=1000)
     ap.add_argument("--n-images", type=int, default=64)
     ap.add_argument("--methods", nargs="*", default=None)
+    ap.add_argument("--reference", action="store_true", help="also score the benchmark's untuned setting")
     a = ap.parse_args()
     prior = load_prior("mnist")
     entries = {}
@@ -36,7 +39,10 @@ def main() -> None:
             if str(a.nfe) in by_nfe and (a.methods is None or m in a.methods):
                 entries.setdefault(m, []).append((path, by_nfe[str(a.nfe)]))
     for m, found in entries.items():
-        ob = Objective(Cell("mnist", a.task, m, a.nfe), prior, a.n_images, 16, first=a.first)
+        cell = Cell("mnist", a.task, m, a.nfe)
+        if a.reference:
+            found = [("reference", {"params": cell.reference_kw(), "train_psnr": "-", "n_images": "-"}), *found]
+        ob = Objective(cell, prior, a.n_images, 16, first=a.first)
         for path, e in found:
             v = ob.evaluate({**ob.cell.fixed_kw(), **e["params"]})
             print(f"{a.task} {m}@{a.nfe} {v:.3f} dB on train[{a.first}:{a.first + a.n_images}]  "
