@@ -36,6 +36,7 @@ def test_the_bent_grid_keeps_its_top_its_length_and_its_log_gap_ratios():
         (100.0, SigmaEndError, "below the grid's first level"),
         (1e-4, SigmaEndError, "above the grid's last level"),
         (float("nan"), ValueError, "finite number > 0"),
+        (-0.1, ValueError, "finite number > 0"),
         ("0.3", ValueError, "finite number > 0"),
         (True, ValueError, "finite number > 0"),
     ],

@@ -34,7 +34,7 @@ def end_at(sigmas: Tensor, sigma_end, name: str) -> Tensor:
     """``sigmas`` (decreasing, ending in 0) with its positive levels mapped to end at ``sigma_end``."""
     if sigma_end is None:
         return sigmas
-    if isinstance(sigma_end, bool) or not isinstance(sigma_end, (int, float)) or not math.isfinite(sigma_end):
+    if isinstance(sigma_end, bool) or not isinstance(sigma_end, (int, float)) or not 0 < sigma_end < math.inf:
         raise ValueError(f"{name}: sigma_end must be a finite number > 0 or None, got {sigma_end!r}")
     pos = sigmas[:-1]
     top, last, s_end = float(pos[0]), float(pos[-1]), float(sigma_end)
