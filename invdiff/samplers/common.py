@@ -5,7 +5,7 @@ the operator's capability, ``y``, ``sigma_y``, ``steps`` and the shapes (:mod:`.
 builds the σ grid (the sampler's own, truncated at ``sigma_start`` for a warm start,
 :mod:`.warmstart`), the per-sample RNG and the start state, all before any network call.
 Samplers import only from this module and from ``operators``; their search spaces use
-``Param``/``Choice``/``with_warm_start`` re-exported here from :mod:`.space`.
+``Param``/``Choice``/``with_grid_settings`` re-exported here from :mod:`.space`.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from .checks import (
     guard,
 )
 from .early_end import SigmaEndError, end_at, finish
-from .space import Choice, Param, with_warm_start
+from .space import Choice, Param, with_grid_settings
 from .warmstart import initial_estimate, resolve_start, truncate
 
 __all__ = [
     "DivergenceError", "SigmaEndError", "Head", "posterior_head", "unconditional_head", "default_sigmas", "ddpm_grid",
     "check_sigmas", "check_sigma_y", "check_image", "state_dtype", "real", "cg_tol", "spectral_data",
-    "inpainting_mask", "clip_to_range", "pairwise", "guard", "linalg", "Param", "Choice", "with_warm_start",
+    "inpainting_mask", "clip_to_range", "pairwise", "guard", "linalg", "Param", "Choice", "with_grid_settings",
 ]  # fmt: skip
 
 # σ range used for priors without a VP schedule (exact priors): EDM's defaults (Karras et al. 2022)
@@ -186,7 +186,7 @@ def posterior_head(
     if sigmas is None:
         check_steps(steps, name)
         sigmas = truncate(check_sigmas(grid(prior, steps, None)), grid, prior, steps, sigma_start)
-        sigmas = end_at(check_sigmas(sigmas), sigma_end, name)
+        sigmas = end_at(sigmas, sigma_end, name)
     elif sigma_end is not None:
         raise ValueError(f"{name}: pass sigma_end or sigmas, not both (sigma_end bends the sampler's own grid)")
     elif given_sigma_start is not None:  # a given grid, cut below σ0

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor
 
 from ..schedule import karras_sigmas
-from .common import Param, linalg, pairwise, posterior_head, with_warm_start
+from .common import Param, linalg, pairwise, posterior_head, with_grid_settings
 
 NOISE_CHUNK = 2**22  # entries of Langevin noise drawn at once per sample
 
@@ -156,7 +156,7 @@ def _pf_ode(prior, x: Tensor, sigma: float, n: int, sigma_end: float) -> Tensor:
 daps.needs = "any"
 daps.default_steps = 200
 # hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
-daps.search_space = with_warm_start(lr=Param(1e-6, 1e-3, log=True), tau=Param(0.01, 1.0, log=True))
+daps.search_space = with_grid_settings(lr=Param(1e-6, 1e-3, log=True), tau=Param(0.01, 1.0, log=True))
 
 
 def _data_curvature(op, x: Tensor, y: Tensor, iters: int = 12) -> Tensor:

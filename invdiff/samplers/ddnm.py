@@ -41,7 +41,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import Param, cg_tol, linalg, posterior_head, real, spectral_data, with_warm_start
+from .common import Param, cg_tol, linalg, posterior_head, real, spectral_data, with_grid_settings
 
 
 def travel_path(n: int, length: int = 1, repeat: int = 1) -> list[int]:
@@ -158,4 +158,4 @@ def ddnm(
 ddnm.needs = "pinv"
 ddnm.default_steps = 100
 # hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
-ddnm.search_space = with_warm_start(eta=Param(0.0, 1.0))
+ddnm.search_space = with_grid_settings(eta=Param(0.0, 1.0))

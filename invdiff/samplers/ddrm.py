@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import Param, pairwise, posterior_head, real, spectral_data, with_warm_start
+from .common import Param, pairwise, posterior_head, real, spectral_data, with_grid_settings
 
 
 @torch.no_grad()
@@ -106,4 +106,4 @@ def ddrm(
 ddrm.needs = "svd"
 ddrm.default_steps = 20
 # hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
-ddrm.search_space = with_warm_start(eta=Param(0.0, 1.0), temperature=Param(0.5, 1.0))
+ddrm.search_space = with_grid_settings(eta=Param(0.0, 1.0), temperature=Param(0.5, 1.0))

@@ -33,7 +33,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import Param, cg_tol, clip_to_range, default_sigmas, linalg, pairwise, posterior_head, with_warm_start
+from .common import Param, cg_tol, clip_to_range, default_sigmas, linalg, pairwise, posterior_head, with_grid_settings
 
 
 def quad_sigmas(prior, steps: int, top: float | None = None) -> Tensor:
@@ -121,4 +121,4 @@ def diffpir(
 diffpir.needs = "prox"
 diffpir.default_steps = 100
 # hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
-diffpir.search_space = with_warm_start(lambda_=Param(0.05, 50.0, log=True), zeta=Param(0.01, 1.0, log=True))
+diffpir.search_space = with_grid_settings(lambda_=Param(0.05, 50.0, log=True), zeta=Param(0.01, 1.0, log=True))

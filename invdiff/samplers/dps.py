@@ -45,7 +45,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import Param, clip_to_range, linalg, pairwise, posterior_head, with_warm_start
+from .common import Param, clip_to_range, linalg, pairwise, posterior_head, with_grid_settings
 
 REFERENCE_STEPS = 1000  # the step count the reference's ζ values are set for
 
@@ -148,6 +148,6 @@ def dps(
 dps.needs = "any"
 dps.default_steps = 1000
 # hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
-dps.search_space = with_warm_start(
+dps.search_space = with_grid_settings(
     zeta=Param(0.02, 3.0, log=True), discrepancy=Param(0.5, 1.5), temperature=Param(0.5, 1.0)
 )

@@ -49,7 +49,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import Param, inpainting_mask, linalg, pairwise, posterior_head, with_warm_start
+from .common import Param, inpainting_mask, linalg, pairwise, posterior_head, with_grid_settings
 
 
 def pigdm(
@@ -156,4 +156,4 @@ def step_weights(prior, sigmas: Tensor, guidance_steps: int | None) -> list[floa
 pigdm.needs = "linear"
 pigdm.default_steps = 100
 # hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
-pigdm.search_space = with_warm_start(eta=Param(0.0, 1.0))
+pigdm.search_space = with_grid_settings(eta=Param(0.0, 1.0))

@@ -33,7 +33,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import Param, linalg, pairwise, posterior_head, state_dtype, with_warm_start
+from .common import Param, linalg, pairwise, posterior_head, state_dtype, with_grid_settings
 from .warmstart import auto_initializer
 
 
@@ -101,4 +101,4 @@ def reddiff(
 reddiff.needs = "any"
 reddiff.default_steps = 1000
 # hyperparameters worth searching (invdiff tune; Param/Choice: invdiff/samplers/space.py)
-reddiff.search_space = with_warm_start(lambda_=Param(0.01, 10.0, log=True), lr=Param(0.01, 1.0, log=True))
+reddiff.search_space = with_grid_settings(lambda_=Param(0.01, 10.0, log=True), lr=Param(0.01, 1.0, log=True))

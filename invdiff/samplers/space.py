@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Choice", "EARLY_END", "Param", "WARM_START", "with_warm_start"]
+__all__ = ["Choice", "EARLY_END", "Param", "WARM_START", "with_grid_settings"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ WARM_START = {
 EARLY_END = {"sigma_end": Choice((None, 0.05, 0.1, 0.2, 0.3, 0.5))}
 
 
-def with_warm_start(**space) -> dict:
-    """``space`` plus the entries every non-SMC posterior sampler shares: :data:`WARM_START`, :data:`EARLY_END`."""
+def with_grid_settings(**space) -> dict:
+    """``space`` plus the grid's settings every non-SMC posterior sampler shares: where it starts
+    (:data:`WARM_START`) and where it ends (:data:`EARLY_END`)."""
     return {**space, **WARM_START, **EARLY_END}
